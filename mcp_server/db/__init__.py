@@ -1,0 +1,1 @@
+"""Connections: the asyncpg pool, the embedded PostgreSQL, and the migration files."""

@@ -1,0 +1,159 @@
+"""retain, recall, forget and list_banks over one tenant's store."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from mcp_server.memory import validation as check
+from mcp_server.memory.budget import count_tokens, cut_to_budget
+from mcp_server.memory.chunking import chunk_text
+from mcp_server.memory.models import (
+    BankInfo,
+    ForgetResult,
+    ListBanksResult,
+    RecalledMemory,
+    RecallResult,
+    RetainResult,
+)
+from mcp_server.memory.ranking import lexical_query
+from mcp_server.memory.validation import MemoryInputError
+from mcp_server.store import NewDocument, StoredMemory, TenantStore, UnknownBankError
+
+# Ranked candidates fetched beyond max_results, so that memories skipped for the token budget
+# can be replaced by smaller ones further down.
+BUDGET_SLACK = 20
+
+
+class BankNotFoundError(MemoryInputError):
+    """The bank does not exist for this tenant. Reads the same whoever else may have one."""
+
+    def __init__(self, bank: str) -> None:
+        super().__init__(f"bank {bank!r} does not exist; call list_banks to see your banks (retain creates a bank).")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _recalled(memory: StoredMemory, score: float) -> RecalledMemory:
+    return RecalledMemory(
+        id=str(memory.id),
+        text=memory.text,
+        score=round(score, 6),
+        occurred_at=_iso(memory.occurred_at),
+        retained_at=memory.retained_at.isoformat(),
+        tags=memory.tags,
+        document_id=memory.document_id,
+        context=memory.context,
+        metadata=memory.metadata,
+    )
+
+
+async def retain(
+    store: TenantStore,
+    *,
+    content: str,
+    bank: str,
+    context: str | None,
+    occurred_at: str | None,
+    tags: Sequence[str] | None,
+    document_id: str | None,
+    metadata: dict[str, Any] | None,
+    max_content_bytes: int,
+) -> RetainResult:
+    """Store `content` as one document of memories, replacing that document if it exists."""
+    document = NewDocument(
+        document_id=check.document_id(document_id) or str(uuid.uuid4()),
+        chunks=chunk_text(check.content(content, max_content_bytes)),
+        context=check.optional_text(context, "context"),
+        tags=check.tags(tags),
+        metadata=check.metadata(metadata),
+        occurred_at=check.timestamp(occurred_at, "occurred_at"),
+    )
+    ids = await store.retain(check.bank(bank), document)
+    return RetainResult(bank=bank, document_id=document.document_id, memory_ids=[str(i) for i in ids])
+
+
+async def recall(
+    store: TenantStore,
+    *,
+    query: str,
+    bank: str,
+    max_results: int = 10,
+    max_tokens: int = 2048,
+    tags: Sequence[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> RecallResult:
+    """The memories that best match `query`, cut to `max_results` and `max_tokens`."""
+    text = check.query(query)
+    bank = check.bank(bank)
+    check.bounded(max_results, "max_results", 1, check.MAX_RESULTS)
+    check.bounded(max_tokens, "max_tokens", 1, check.MAX_TOKENS)
+    wanted_tags = check.tags(tags)
+    start, end = check.timestamp(since, "since"), check.timestamp(until, "until")
+    if start and end and start > end:
+        raise MemoryInputError("since is later than until; swap them or widen the window.")
+    tsquery = lexical_query(text)
+    try:
+        if tsquery is None:
+            await store.ensure_bank_exists(bank)
+            found: list[StoredMemory] = []
+        else:
+            found = await store.search_lexical(
+                bank,
+                tsquery,
+                tags=wanted_tags,
+                since=start,
+                until=end,
+                limit=max_results + BUDGET_SLACK,
+            )
+    except UnknownBankError:
+        raise BankNotFoundError(bank) from None
+    kept, truncated = cut_to_budget(
+        found, max_results=max_results, max_tokens=max_tokens, size=lambda m: count_tokens(m.text)
+    )
+    return RecallResult(bank=bank, memories=[_recalled(m, m.rank) for m in kept], truncated=truncated)
+
+
+async def forget(
+    store: TenantStore,
+    *,
+    bank: str,
+    memory_ids: Sequence[str] | None,
+    document_id: str | None,
+) -> ForgetResult:
+    """Delete memories by id, or a whole document, from one bank."""
+    bank = check.bank(bank)
+    ids = check.memory_ids(memory_ids)
+    document = check.document_id(document_id)
+    if not ids and document is None:
+        raise MemoryInputError("pass memory_ids or document_id to say what to forget.")
+    if ids and document is not None:
+        raise MemoryInputError("pass either memory_ids or document_id, not both.")
+    try:
+        if document is not None:
+            deleted = await store.forget_document(bank, document)
+        else:
+            deleted = await store.forget_memories(bank, ids)
+    except UnknownBankError:
+        raise BankNotFoundError(bank) from None
+    return ForgetResult(deleted=deleted)
+
+
+async def list_banks(store: TenantStore) -> ListBanksResult:
+    """Every bank of the tenant with its counts."""
+    return ListBanksResult(
+        banks=[
+            BankInfo(
+                bank=b.name,
+                memories=b.memories,
+                documents=b.documents,
+                last_retained_at=_iso(b.last_retained_at),
+            )
+            for b in await store.list_banks()
+        ]
+    )

@@ -1,0 +1,1 @@
+"""The MCP surface: tools, transports, and binding each session to its tenant."""

@@ -1,0 +1,49 @@
+"""`bulkhead smoke`: start the stdio server and use it through a real MCP client session."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+BANK = "bulkhead-smoke"
+
+
+def _say(step: str, text: str) -> None:
+    print(f"[{step}] {text}", flush=True)
+
+
+async def run_smoke() -> None:
+    """Retain a fact, recall it, reflect on it, then forget it; raise if any step fails."""
+    params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_server", "serve"], env=dict(os.environ))
+    document = f"smoke-{uuid.uuid4()}"
+    async with Client(params, mode="legacy") as client:
+        tools = sorted(tool.name for tool in (await client.list_tools()).tools)
+        _say("tools", ", ".join(tools))
+        fact = "The smoke test's favourite colour is teal, chosen on a rainy Tuesday."
+        retained = await client.call_tool(
+            "retain", {"content": fact, "bank": BANK, "document_id": document, "tags": ["smoke"]}
+        )
+        _check(retained)
+        _say("retain", retained.content[0].text)
+        recalled = await client.call_tool("recall", {"query": "favourite colour", "bank": BANK})
+        _check(recalled)
+        _say("recall", recalled.content[0].text)
+        if not any(m["text"] == fact for m in recalled.structured_content["memories"]):
+            raise RuntimeError("recall did not return the memory just retained")
+        reflected = await client.call_tool("reflect", {"query": "What is the favourite colour?", "bank": BANK})
+        _check(reflected)
+        _say("reflect", f"{reflected.content[0].text} (mode {reflected.structured_content['mode']})")
+        forgotten = await client.call_tool("forget", {"bank": BANK, "document_id": document})
+        _check(forgotten)
+        _say("forget", forgotten.content[0].text)
+    print("smoke: ok", flush=True)
+
+
+def _check(result: object) -> None:
+    if getattr(result, "is_error", False):
+        text = result.content[0].text if result.content else "no detail"  # type: ignore[attr-defined]
+        raise RuntimeError(f"tool call failed: {text}")

@@ -1,0 +1,103 @@
+"""Provisioning: the shared vector extension, and each tenant schema's migrations.
+
+A schema is migrated on its first use in a process, under a transaction-scoped advisory lock, so
+two processes racing on a new schema apply each migration exactly once. Each migration runs in
+its own transaction together with the row that records it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+import asyncpg
+
+from mcp_server.db.migrations import Migration, load_migrations
+from mcp_server.store import templates as sql
+from mcp_server.store.templates import SchemaStatements, quote_identifier, render
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EMBEDDING_DIM = 384
+
+
+class Provisioner:
+    """Prepares the database once per process and each schema once per process."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        embedding_dim: int = DEFAULT_EMBEDDING_DIM,
+        migrations: list[Migration] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.embedding_dim = embedding_dim
+        self.migrations = migrations if migrations is not None else load_migrations()
+        self.vector_schema: str | None = None
+        self._ready: set[str] = set()
+        self._locks: dict[str, anyio.Lock] = {}
+
+    @property
+    def has_vector(self) -> bool:
+        """Whether pgvector is installed, so vector columns and similarity are available."""
+        return self.vector_schema is not None
+
+    async def bootstrap(self) -> None:
+        """Find or install the vector extension (in its own schema); lexical-only without it."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(sql.ADVISORY_XACT_LOCK, "bulkhead:bootstrap")
+            self.vector_schema = await conn.fetchval(sql.VECTOR_SCHEMA)
+            if self.vector_schema is None and await conn.fetchval(sql.VECTOR_AVAILABLE):
+                try:
+                    async with conn.transaction():
+                        await conn.execute(sql.CREATE_EXTENSION_SCHEMA)
+                        await conn.execute(sql.CREATE_VECTOR_EXTENSION)
+                    self.vector_schema = sql.EXTENSION_SCHEMA
+                except asyncpg.InsufficientPrivilegeError:
+                    pass
+        if self.vector_schema is None:
+            logger.warning("pgvector is not available in this database: recall runs lexical-only")
+
+    async def provision(self, schema: str) -> None:
+        """Create `schema` if needed and apply every pending migration to it."""
+        if schema in self._ready:
+            return
+        lock = self._locks.setdefault(schema, anyio.Lock())
+        async with lock:
+            if schema in self._ready:
+                return
+            statements = SchemaStatements.for_schema(schema)
+            applied = await self._applied_versions(schema, statements)
+            for migration in self.migrations:
+                if migration.version in applied or not self._can_apply(migration):
+                    continue
+                await self._apply(schema, statements, migration)
+            self._ready.add(schema)
+
+    def _can_apply(self, migration: Migration) -> bool:
+        missing = migration.requires - ({"vector"} if self.has_vector else set())
+        return not missing
+
+    async def _applied_versions(self, schema: str, statements: SchemaStatements) -> set[int]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(sql.ADVISORY_XACT_LOCK, f"bulkhead:schema:{schema}")
+            await conn.execute(statements.create_schema)
+            await conn.execute(statements.create_migrations_table)
+            return {row["version"] for row in await conn.fetch(statements.applied_versions)}
+
+    async def _apply(self, schema: str, statements: SchemaStatements, migration: Migration) -> None:
+        body = render(
+            migration.template,
+            schema=quote_identifier(schema),
+            vector_schema=quote_identifier(self.vector_schema or sql.EXTENSION_SCHEMA),
+            embedding_dim=int(self.embedding_dim),
+        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(sql.ADVISORY_XACT_LOCK, f"bulkhead:schema:{schema}")
+            # Another process may have applied it while we waited for the lock.
+            if migration.version in {r["version"] for r in await conn.fetch(statements.applied_versions)}:
+                return
+            await conn.execute(body)
+            await conn.execute(statements.record_version, migration.version, migration.name)
+        logger.info("schema %s: applied migration %s", schema, migration.name)

@@ -1,0 +1,25 @@
+"""`StoreRegistry`: hands out one provisioned `TenantStore` per schema."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from mcp_server.store.provisioning import Provisioner
+from mcp_server.store.tenant_store import TenantStore
+
+
+class StoreRegistry:
+    """Lazily provisions a schema on its first use and keeps its store."""
+
+    def __init__(self, pool: asyncpg.Pool, provisioner: Provisioner) -> None:
+        self.pool = pool
+        self.provisioner = provisioner
+        self._stores: dict[str, TenantStore] = {}
+
+    async def for_schema(self, schema: str) -> TenantStore:
+        """The store of `schema`, migrating it first if this process has not yet done so."""
+        store = self._stores.get(schema)
+        if store is None:
+            await self.provisioner.provision(schema)
+            store = self._stores.setdefault(schema, TenantStore(self.pool, schema))
+        return store

@@ -1,0 +1,125 @@
+"""Every SQL statement Bulkhead runs, as templates rendered once per schema.
+
+`{schema}` is replaced by the tenant schema's quoted identifier (validated before it gets here);
+every value is a `$n` parameter. Nothing else in the package holds SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+
+from mcp_server.tenancy import validate_schema_name
+
+EXTENSION_SCHEMA = "bulkhead_ext"
+
+# -- server-wide ------------------------------------------------------------------------------
+
+ADVISORY_XACT_LOCK = "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))"
+VECTOR_SCHEMA = """
+SELECT n.nspname FROM pg_catalog.pg_extension e
+JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname = 'vector'
+"""
+VECTOR_AVAILABLE = "SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'vector'"
+CREATE_EXTENSION_SCHEMA = 'CREATE SCHEMA IF NOT EXISTS "bulkhead_ext"'
+CREATE_VECTOR_EXTENSION = 'CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA "bulkhead_ext"'
+
+# -- per schema: provisioning -----------------------------------------------------------------
+
+CREATE_SCHEMA = "CREATE SCHEMA IF NOT EXISTS {schema}"
+CREATE_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
+    version     integer PRIMARY KEY,
+    name        text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)
+"""
+SCHEMA_EXISTS = "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1"
+MIGRATIONS_TABLE_EXISTS = """
+SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = 'schema_migrations'
+"""
+
+
+def quote_identifier(name: str) -> str:
+    """Double-quote a PostgreSQL identifier, doubling any quote inside it."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def render(template: str, **identifiers: str | int) -> str:
+    """Fill `{name}` placeholders with identifiers already quoted (or integers) by the caller.
+
+    Only the names given are replaced, so literal braces elsewhere (`'{}'`) are left alone.
+    """
+    names = "|".join(re.escape(name) for name in identifiers)
+    return re.sub(r"\{(" + names + r")\}", lambda m: str(identifiers[m.group(1)]), template)
+
+
+@dataclass(frozen=True)
+class SchemaStatements:
+    """The statements of one tenant schema, rendered once. Field names say what each does."""
+
+    create_schema: str = CREATE_SCHEMA
+    create_migrations_table: str = CREATE_MIGRATIONS_TABLE
+    applied_versions: str = "SELECT version FROM {schema}.schema_migrations"
+    record_version: str = "INSERT INTO {schema}.schema_migrations (version, name) VALUES ($1, $2)"
+
+    bank_id: str = "SELECT id FROM {schema}.banks WHERE name = $1"
+    ensure_bank: str = """
+        WITH inserted AS (
+            INSERT INTO {schema}.banks (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id
+        )
+        SELECT id FROM inserted UNION ALL SELECT id FROM {schema}.banks WHERE name = $1 LIMIT 1
+    """
+    upsert_document: str = """
+        INSERT INTO {schema}.documents (bank_id, id) VALUES ($1, $2)
+        ON CONFLICT (bank_id, id) DO UPDATE SET retained_at = now()
+    """
+    delete_document_memories: str = "DELETE FROM {schema}.memories WHERE bank_id = $1 AND document_id = $2"
+    insert_memories: str = """
+        INSERT INTO {schema}.memories
+            (id, bank_id, document_id, chunk_index, text, context, tags, metadata, occurred_at)
+        SELECT chunk.id, $1, $2, chunk.ord - 1, chunk.text, $5, $6, $7, $8
+        FROM unnest($3::uuid[], $4::text[]) WITH ORDINALITY AS chunk (id, text, ord)
+    """
+    search_lexical: str = """
+        SELECT m.id, m.text, m.context, m.tags, m.metadata, m.occurred_at, m.retained_at,
+               m.document_id, pg_catalog.ts_rank_cd(m.search, q.query, 32) AS rank
+        FROM {schema}.memories AS m,
+             pg_catalog.to_tsquery('english'::regconfig, $2) AS q (query)
+        WHERE m.bank_id = $1
+          AND m.search @@ q.query
+          AND ($3::text[] IS NULL OR m.tags @> $3::text[])
+          AND ($4::timestamptz IS NULL OR coalesce(m.occurred_at, m.retained_at) >= $4)
+          AND ($5::timestamptz IS NULL OR coalesce(m.occurred_at, m.retained_at) <= $5)
+        ORDER BY rank DESC, m.retained_at DESC
+        LIMIT $6
+    """
+    delete_memories: str = """
+        DELETE FROM {schema}.memories WHERE bank_id = $1 AND id = ANY($2::uuid[])
+        RETURNING id, document_id
+    """
+    delete_empty_documents: str = """
+        DELETE FROM {schema}.documents AS d
+        WHERE d.bank_id = $1 AND d.id = ANY($2::text[])
+          AND NOT EXISTS (
+              SELECT 1 FROM {schema}.memories AS m WHERE m.bank_id = d.bank_id AND m.document_id = d.id
+          )
+    """
+    delete_document: str = "DELETE FROM {schema}.documents WHERE bank_id = $1 AND id = $2 RETURNING id"
+    list_banks: str = """
+        SELECT b.name,
+               count(m.id) AS memories,
+               count(DISTINCT m.document_id) AS documents,
+               max(m.retained_at) AS last_retained_at
+        FROM {schema}.banks AS b
+        LEFT JOIN {schema}.memories AS m ON m.bank_id = b.id
+        GROUP BY b.id, b.name
+        ORDER BY b.name
+    """
+
+    @classmethod
+    def for_schema(cls, schema: str) -> SchemaStatements:
+        """Render every statement for `schema`, which must be a valid schema name."""
+        quoted = quote_identifier(validate_schema_name(schema))
+        return cls(**{f.name: render(getattr(cls, f.name), schema=quoted) for f in fields(cls)})

@@ -1,0 +1,179 @@
+"""Who a caller is: API keys, their digests, and the schema each one maps to.
+
+Knows nothing of MCP or SQL. Keys are turned into SHA-256 digests as soon as they are read and
+only digests are kept; messages name an entry by its position, never by its key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mcp_server.config import Settings
+
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+HASHED_KEY = re.compile(r"sha256:([0-9a-fA-F]{64})")
+
+
+class TenancyError(ValueError):
+    """A key map, key file or schema name that Bulkhead refuses to start with."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """The tenant a session is bound to: its PostgreSQL schema and a label safe to log."""
+
+    schema: str
+    label: str
+
+
+def validate_schema_name(name: str) -> str:
+    """Return `name` if it is an allowed tenant schema name, else raise `TenancyError`."""
+    if not SCHEMA_NAME.fullmatch(name):
+        raise TenancyError(
+            f"schema name {name[:80]!r} is not allowed: use 1-63 characters of lowercase a-z, 0-9 "
+            "and _, not starting with a digit"
+        )
+    if name.startswith("pg_") or name == "information_schema":
+        raise TenancyError(f"schema name {name!r} is reserved by PostgreSQL")
+    return name
+
+
+def digest_key(key: str) -> bytes:
+    """The SHA-256 digest under which a key is held."""
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+def hashed_form(key: str) -> str:
+    """The `sha256:<hex>` form of a key, for key maps and key files."""
+    return "sha256:" + digest_key(key).hex()
+
+
+def _key_digest(key: str, where: str) -> bytes:
+    if not key:
+        raise TenancyError(f"{where}: the key is empty")
+    hashed = HASHED_KEY.fullmatch(key)
+    if hashed:
+        return bytes.fromhex(hashed.group(1))
+    if key.lower().startswith("sha256:"):
+        raise TenancyError(f"{where}: a hashed key must be 'sha256:' followed by 64 hex digits")
+    return digest_key(key)
+
+
+def _schema(name: str, where: str) -> str:
+    try:
+        return validate_schema_name(name)
+    except TenancyError as exc:
+        raise TenancyError(f"{where}: {exc}") from None
+
+
+def parse_key_map(text: str) -> list[tuple[bytes, str]]:
+    """Parse `key_a:schema_a;key_b:schema_b` (keys may be `sha256:<hex>`) into (digest, schema)."""
+    pairs: list[tuple[bytes, str]] = []
+    for number, raw in enumerate(text.split(";"), start=1):
+        entry = raw.strip()
+        if not entry:
+            continue
+        where = f"BULKHEAD_TENANT_KEY_MAP entry {number}"
+        hashed = re.match(r"sha256:[0-9a-fA-F]{64}:", entry)
+        if hashed:
+            key, schema = entry[: hashed.end() - 1], entry[hashed.end() :]
+        elif ":" in entry:
+            key, schema = entry.split(":", 1)
+        else:
+            raise TenancyError(f"{where}: expected KEY:SCHEMA, found no ':'")
+        pairs.append((_key_digest(key.strip(), where), _schema(schema.strip(), where)))
+    return pairs
+
+
+def parse_key_file(path: Path) -> list[tuple[bytes, str]]:
+    """Parse a key file: one `KEY SCHEMA` (or `sha256:<hex> SCHEMA`) per line, `#` comments."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise TenancyError(f"BULKHEAD_TENANT_KEY_FILE: cannot read {path}: {exc.strerror}") from None
+    pairs: list[tuple[bytes, str]] = []
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"BULKHEAD_TENANT_KEY_FILE line {number}"
+        fields = line.split()
+        if len(fields) != 2:
+            raise TenancyError(f"{where}: expected 'KEY SCHEMA' separated by whitespace")
+        pairs.append((_key_digest(fields[0], where), _schema(fields[1], where)))
+    return pairs
+
+
+class KeyMap:
+    """Resolves an API key to its tenant by comparing digests in constant time."""
+
+    def __init__(self, pairs: Iterable[tuple[bytes, str]]) -> None:
+        self._entries: list[tuple[bytes, Tenant]] = []
+        seen: set[bytes] = set()
+        for number, (digest, schema) in enumerate(pairs, start=1):
+            if digest in seen:
+                raise TenancyError(f"tenant key entry {number} repeats a key that is already mapped")
+            seen.add(digest)
+            self._entries.append((digest, Tenant(schema=schema, label=schema)))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def schemas(self) -> list[str]:
+        """Every schema some key maps to, each once, in the order first given."""
+        return list(dict.fromkeys(tenant.schema for _, tenant in self._entries))
+
+    def resolve(self, key: str | None) -> Tenant | None:
+        """The tenant of `key`, or None. Every entry is compared, so timing says nothing."""
+        if not key:
+            return None
+        probe = digest_key(key)
+        found: Tenant | None = None
+        for digest, tenant in self._entries:
+            if hmac.compare_digest(digest, probe):
+                found = tenant
+        return found
+
+
+@dataclass(frozen=True)
+class TenantDirectory:
+    """How sessions find their tenant: through the key map when auth is on, else the default."""
+
+    auth_enabled: bool
+    default: Tenant
+    keys: KeyMap
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TenantDirectory:
+        """Build the directory, validating every entry; raises `TenancyError` on the first bad one."""
+        default_schema = _schema(settings.default_schema, "BULKHEAD_DEFAULT_SCHEMA")
+        pairs: list[tuple[bytes, str]] = []
+        if settings.tenant_key_map is not None:
+            pairs += parse_key_map(settings.tenant_key_map.get_secret_value())
+        if settings.tenant_key_file is not None:
+            pairs += parse_key_file(settings.tenant_key_file)
+        keys = KeyMap(pairs)
+        if settings.auth_configured and not settings.auth_disabled and not len(keys):
+            raise TenancyError("auth is on but the key map and key file hold no keys")
+        return cls(
+            auth_enabled=settings.auth_enabled,
+            default=Tenant(schema=default_schema, label=default_schema),
+            keys=keys,
+        )
+
+    @property
+    def schemas(self) -> list[str]:
+        """The default schema and every tenant schema, each once: what `migrate --all` provisions."""
+        return list(dict.fromkeys([self.default.schema, *self.keys.schemas]))
+
+    def resolve(self, key: str | None) -> Tenant | None:
+        """The tenant for a request carrying `key`; with auth off, always the default tenant."""
+        if not self.auth_enabled:
+            return self.default
+        return self.keys.resolve(key)
