@@ -1,0 +1,66 @@
+"""Helpers for tests: unique names, spawned stdio servers, and tool calls that must pass or fail."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses: for schemas, banks and keys."""
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def server_env(pg_url: str | None, **settings: str) -> dict[str, str]:
+    """The environment of a spawned server: this one, minus inherited BULKHEAD_*, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BULKHEAD_")}
+    if pg_url is not None:
+        env["BULKHEAD_DATABASE_URL"] = pg_url
+    env["BULKHEAD_LOG_LEVEL"] = "WARNING"
+    env.update({f"BULKHEAD_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def stdio_params(env: dict[str, str], *args: str) -> StdioServerParameters:
+    """Parameters to spawn `bulkhead serve` (as `python -m mcp_server`) with `env`."""
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "mcp_server", *(args or ("serve",))], env=env, cwd=str(REPO)
+    )
+
+
+@asynccontextmanager
+async def stdio_client(env: dict[str, str]) -> AsyncIterator[Client]:
+    """A real MCP client session with a freshly spawned stdio server."""
+    async with Client(stdio_params(env), mode="legacy") as client:
+        yield client
+
+
+async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    """Call a tool that must succeed; return its structured content."""
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, result.content[0].text if result.content else result
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+async def call_error(client: Client, tool: str, **arguments: Any) -> str:
+    """Call a tool that must fail as a tool error; return the error text."""
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, result.structured_content
+    return result.content[0].text
+
+
+async def connect(pg_url: str) -> asyncpg.Connection:
+    """A direct connection, for checking what the server wrote."""
+    return await asyncpg.connect(pg_url)
