@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
+# all-MiniLM-L6-v2, the local embedder, gives vectors of this size.
+LOCAL_EMBEDDING_DIM = 384
 
 
 class SettingsError(ValueError):
@@ -31,6 +34,16 @@ class Settings(BaseSettings):
     pool_min_size: int = Field(default=1, ge=0, le=100)
     pool_max_size: int = Field(default=10, ge=1, le=500)
     log_level: str = "INFO"
+    # Embeddings (semantic recall). `local` runs all-MiniLM-L6-v2 in-process, `openai` calls an
+    # OpenAI-compatible /v1/embeddings endpoint, `none` keeps recall lexical-only.
+    embedder: Literal["local", "openai", "none"] = "local"
+    embedding_url: str | None = None
+    embedding_model: str | None = None
+    embedding_api_key: SecretStr | None = None
+    # pgvector's HNSW index takes at most 2,000 dimensions.
+    embedding_dimensions: int | None = Field(default=None, ge=1, le=2000)
+    embedding_timeout: float = Field(default=30.0, gt=0, le=600)
+    embedding_threads: int = Field(default=0, ge=0, le=256)
 
     @field_validator("log_level")
     @classmethod
@@ -67,4 +80,19 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError(f"BULKHEAD_{field.upper()}: {message}") from None
     if settings.pool_min_size > settings.pool_max_size:
         raise SettingsError("BULKHEAD_POOL_MIN_SIZE: must not exceed BULKHEAD_POOL_MAX_SIZE")
+    _check_embedder(settings)
     return settings
+
+
+def _check_embedder(settings: Settings) -> None:
+    """The embedding settings that only make sense together."""
+    if settings.embedder == "openai":
+        for field in ("embedding_url", "embedding_model", "embedding_dimensions"):
+            if not getattr(settings, field):
+                raise SettingsError(f"BULKHEAD_{field.upper()}: required when BULKHEAD_EMBEDDER is openai")
+        if not settings.embedding_url.startswith(("http://", "https://")):  # type: ignore[union-attr]
+            raise SettingsError("BULKHEAD_EMBEDDING_URL: must start with http:// or https://")
+    elif settings.embedder == "local" and settings.embedding_dimensions not in (None, LOCAL_EMBEDDING_DIM):
+        raise SettingsError(
+            f"BULKHEAD_EMBEDDING_DIMENSIONS: the local embedder gives {LOCAL_EMBEDDING_DIM} dimensions; unset it"
+        )

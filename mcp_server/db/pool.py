@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -28,17 +29,39 @@ async def database_url(settings: Settings) -> str:
     return await start_embedded(settings.data_dir)
 
 
-async def create_pool(settings: Settings) -> asyncpg.Pool:
-    """Open the pool. Statements are schema-qualified, so the search path is left empty."""
+ConnectionHook = Callable[[asyncpg.Connection], Awaitable[None]]
+
+# pgvector's HNSW search settings. ef_search bounds how many neighbours one index scan can
+# return, so it must exceed what recall asks for (100 candidates per leg at most); the
+# iterative scan keeps going when the bank and tag filters discard what the index found first.
+VECTOR_SEARCH_SETTINGS = {"hnsw.ef_search": "100", "hnsw.iterative_scan": "relaxed_order"}
+
+
+async def create_pool(settings: Settings, *, on_connect: ConnectionHook | None = None) -> asyncpg.Pool:
+    """Open the pool. Statements are schema-qualified, so the search path is left empty.
+
+    `on_connect` runs on each new connection after the built-in codecs are set.
+    """
     url = await database_url(settings)
+
+    async def init(conn: asyncpg.Connection) -> None:
+        await _init_connection(conn)
+        if on_connect is not None:
+            await on_connect(conn)
+
     try:
         pool = await asyncpg.create_pool(
             url,
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
-            init=_init_connection,
+            init=init,
             # No statement may lean on an unqualified name; JIT only slows short queries.
-            server_settings={"search_path": "", "jit": "off", "application_name": "bulkhead"},
+            server_settings={
+                "search_path": "",
+                "jit": "off",
+                "application_name": "bulkhead",
+                **VECTOR_SEARCH_SETTINGS,
+            },
         )
     except (OSError, asyncpg.PostgresError) as exc:
         raise DatabaseUnavailableError(f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}") from exc

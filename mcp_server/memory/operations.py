@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from mcp_server.embedding import Embedder, EmbeddingError
 from mcp_server.memory import validation as check
 from mcp_server.memory.budget import count_tokens, cut_to_budget
 from mcp_server.memory.chunking import chunk_text
@@ -18,13 +19,14 @@ from mcp_server.memory.models import (
     RecallResult,
     RetainResult,
 )
-from mcp_server.memory.ranking import lexical_query
+from mcp_server.memory.ranking import CANDIDATES_PER_LEG, NEIGHBOUR_WINDOW, fuse, lexical_query
+from mcp_server.memory.time_hints import time_hints
 from mcp_server.memory.validation import MemoryInputError
 from mcp_server.store import NewDocument, StoredMemory, TenantStore, UnknownBankError
 
-# Ranked candidates fetched beyond max_results, so that memories skipped for the token budget
-# can be replaced by smaller ones further down.
-BUDGET_SLACK = 20
+
+class EmbeddingFailedError(MemoryInputError):
+    """The embedder could not turn the text into vectors; nothing was stored or searched."""
 
 
 class BankNotFoundError(MemoryInputError):
@@ -63,8 +65,13 @@ async def retain(
     document_id: str | None,
     metadata: dict[str, Any] | None,
     max_content_bytes: int,
+    embedder: Embedder | None = None,
 ) -> RetainResult:
-    """Store `content` as one document of memories, replacing that document if it exists."""
+    """Store `content` as one document of memories, replacing that document if it exists.
+
+    The chunks are embedded (in one batch) before the transaction opens, so no connection waits
+    on the model; if embedding fails, nothing is stored.
+    """
     document = NewDocument(
         document_id=check.document_id(document_id) or str(uuid.uuid4()),
         chunks=chunk_text(check.content(content, max_content_bytes)),
@@ -73,7 +80,14 @@ async def retain(
         metadata=check.metadata(metadata),
         occurred_at=check.timestamp(occurred_at, "occurred_at"),
     )
-    ids = await store.retain(check.bank(bank), document)
+    bank = check.bank(bank)
+    vectors = None
+    if embedder is not None and store.has_vectors:
+        try:
+            vectors = await embedder.embed_documents(document.chunks)
+        except EmbeddingError as exc:
+            raise EmbeddingFailedError(str(exc)) from None
+    ids = await store.retain(bank, document, vectors)
     return RetainResult(bank=bank, document_id=document.document_id, memory_ids=[str(i) for i in ids])
 
 
@@ -87,8 +101,9 @@ async def recall(
     tags: Sequence[str] | None = None,
     since: str | None = None,
     until: str | None = None,
+    embedder: Embedder | None = None,
 ) -> RecallResult:
-    """The memories that best match `query`, cut to `max_results` and `max_tokens`."""
+    """The memories that best match `query` by words and by meaning, cut to `max_results` and `max_tokens`."""
     text = check.query(query)
     bank = check.bank(bank)
     check.bounded(max_results, "max_results", 1, check.MAX_RESULTS)
@@ -98,25 +113,35 @@ async def recall(
     if start and end and start > end:
         raise MemoryInputError("since is later than until; swap them or widen the window.")
     tsquery = lexical_query(text)
+    vector = None
+    if embedder is not None and store.has_vectors:
+        try:
+            vector = await embedder.embed_query(text)
+        except EmbeddingError as exc:
+            raise EmbeddingFailedError(str(exc)) from None
     try:
-        if tsquery is None:
+        if tsquery is None and vector is None:
             await store.ensure_bank_exists(bank)
-            found: list[StoredMemory] = []
+            candidates = []
         else:
-            found = await store.search_lexical(
+            candidates = await store.search(
                 bank,
-                tsquery,
+                tsquery=tsquery,
+                vector=vector,
                 tags=wanted_tags,
                 since=start,
                 until=end,
-                limit=max_results + BUDGET_SLACK,
+                # Enough candidates that every result asked for can come from either leg.
+                per_leg=max(CANDIDATES_PER_LEG, max_results),
+                neighbour_window=NEIGHBOUR_WINDOW,
             )
     except UnknownBankError:
         raise BankNotFoundError(bank) from None
+    ranked = fuse(candidates, time_hints(text))
     kept, truncated = cut_to_budget(
-        found, max_results=max_results, max_tokens=max_tokens, size=lambda m: count_tokens(m.text)
+        ranked, max_results=max_results, max_tokens=max_tokens, size=lambda r: count_tokens(r.candidate.memory.text)
     )
-    return RecallResult(bank=bank, memories=[_recalled(m, m.rank) for m in kept], truncated=truncated)
+    return RecallResult(bank=bank, memories=[_recalled(r.candidate.memory, r.score) for r in kept], truncated=truncated)
 
 
 async def forget(

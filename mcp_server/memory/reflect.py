@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from mcp_server.embedding import Embedder
 from mcp_server.memory import validation as check
 from mcp_server.memory.budget import count_tokens
 from mcp_server.memory.models import RecalledMemory, ReflectResult
@@ -53,10 +54,14 @@ def extractive_answer(query: str, memories: list[RecalledMemory], max_tokens: in
     return answer, citations
 
 
-async def reflect(store: TenantStore, *, query: str, bank: str, max_tokens: int = 1024) -> ReflectResult:
+async def reflect(
+    store: TenantStore, *, query: str, bank: str, max_tokens: int = 1024, embedder: Embedder | None = None
+) -> ReflectResult:
     """Answer `query` from the bank's memories (extractively), citing the memories used."""
     check.bounded(max_tokens, "max_tokens", 1, check.MAX_TOKENS)
-    found = await recall(store, query=query, bank=bank, max_results=REFLECT_MEMORIES, max_tokens=check.MAX_TOKENS)
+    found = await recall(
+        store, query=query, bank=bank, max_results=REFLECT_MEMORIES, max_tokens=check.MAX_TOKENS, embedder=embedder
+    )
     answer, citations = extractive_answer(query, found.memories, max_tokens)
     if not citations:
         answer = f"No memories in bank {found.bank!r} answer this question."

@@ -17,7 +17,7 @@ from mcp_server import memory
 from mcp_server.memory.models import ForgetResult, ListBanksResult, RecallResult, ReflectResult, RetainResult
 from mcp_server.server import rendering
 from mcp_server.server.binding import bound_tenant, runtime_of
-from mcp_server.store import TenantStore
+from mcp_server.store import DimensionMismatchError, TenantStore
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ async def tenant_store(ctx: Context[Any, Any]) -> AsyncIterator[TenantStore]:
     """The bound tenant's store, with every failure turned into a sentence a model can act on."""
     try:
         yield await runtime_of(ctx).store_for(bound_tenant(ctx))
-    except memory.MemoryInputError as exc:
+    except (memory.MemoryInputError, DimensionMismatchError) as exc:
         raise ToolError(str(exc)) from None
     except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError):
         logger.warning("database unavailable during a tool call", exc_info=True)
@@ -80,6 +80,7 @@ def register_tools(server: MCPServer[Any]) -> None:
                 document_id=document_id,
                 metadata=metadata,
                 max_content_bytes=runtime_of(ctx).settings.max_content_bytes,
+                embedder=runtime_of(ctx).embedder,
             )
         return shaped(result, rendering.retained(result))
 
@@ -111,6 +112,7 @@ def register_tools(server: MCPServer[Any]) -> None:
                 tags=tags,
                 since=since,
                 until=until,
+                embedder=runtime_of(ctx).embedder,
             )
         return shaped(result, rendering.recalled(result))
 
@@ -128,7 +130,9 @@ def register_tools(server: MCPServer[Any]) -> None:
         max_tokens: Annotated[int, Field(description="Token budget for the answer.")] = 1024,
     ) -> Annotated[CallToolResult, ReflectResult]:
         async with tenant_store(ctx) as store:
-            result = await memory.reflect(store, query=query, bank=bank, max_tokens=max_tokens)
+            result = await memory.reflect(
+                store, query=query, bank=bank, max_tokens=max_tokens, embedder=runtime_of(ctx).embedder
+            )
         return shaped(result, rendering.reflected(result))
 
     @server.tool(

@@ -55,6 +55,29 @@ def render(template: str, **identifiers: str | int) -> str:
     return re.sub(r"\{(" + names + r")\}", lambda m: str(identifiers[m.group(1)]), template)
 
 
+# The tag and time filters of recall, on memory `m`: $4 tags (all required), $5 since, $6 until.
+_FILTERS = """($4::text[] IS NULL OR m.tags @> $4::text[])
+          AND ($5::timestamptz IS NULL OR coalesce(m.occurred_at, m.retained_at) >= $5)
+          AND ($6::timestamptz IS NULL OR coalesce(m.occurred_at, m.retained_at) <= $6)"""
+# The candidate pool: the seeds of both legs plus each seed's neighbours within $8 of it.
+_POOL = """seeds AS (SELECT seq FROM lexical UNION SELECT seq FROM semantic),
+        pool AS (
+            SELECT seq FROM seeds
+            UNION
+            SELECT n.seq FROM seeds AS s
+            JOIN {schema}.memories AS sm ON sm.bank_id = $1 AND sm.seq = s.seq
+            CROSS JOIN LATERAL (
+                (SELECT p.seq, p.retained_at FROM {schema}.memories AS p
+                 WHERE p.bank_id = $1 AND p.seq < s.seq ORDER BY p.seq DESC LIMIT 1)
+                UNION ALL
+                (SELECT p.seq, p.retained_at FROM {schema}.memories AS p
+                 WHERE p.bank_id = $1 AND p.seq > s.seq ORDER BY p.seq LIMIT 1)
+            ) AS n
+            WHERE n.retained_at BETWEEN sm.retained_at - $8::interval AND sm.retained_at + $8::interval
+        )"""
+_COLUMNS = """m.id, m.seq, m.text, m.context, m.tags, m.metadata, m.occurred_at, m.retained_at, m.document_id"""
+
+
 @dataclass(frozen=True)
 class SchemaStatements:
     """The statements of one tenant schema, rendered once. Field names say what each does."""
@@ -82,18 +105,118 @@ class SchemaStatements:
         SELECT chunk.id, $1, $2, chunk.ord - 1, chunk.text, $5, $6, $7, $8
         FROM unnest($3::uuid[], $4::text[]) WITH ORDINALITY AS chunk (id, text, ord)
     """
-    search_lexical: str = """
-        SELECT m.id, m.text, m.context, m.tags, m.metadata, m.occurred_at, m.retained_at,
-               m.document_id, pg_catalog.ts_rank_cd(m.search, q.query, 32) AS rank
-        FROM {schema}.memories AS m,
-             pg_catalog.to_tsquery('english'::regconfig, $2) AS q (query)
-        WHERE m.bank_id = $1
-          AND m.search @@ q.query
-          AND ($3::text[] IS NULL OR m.tags @> $3::text[])
-          AND ($4::timestamptz IS NULL OR coalesce(m.occurred_at, m.retained_at) >= $4)
-          AND ($5::timestamptz IS NULL OR coalesce(m.occurred_at, m.retained_at) <= $5)
-        ORDER BY rank DESC, m.retained_at DESC
-        LIMIT $6
+    insert_memories_embedded: str = """
+        INSERT INTO {schema}.memories
+            (id, bank_id, document_id, chunk_index, text, context, tags, metadata, occurred_at, embedding)
+        SELECT chunk.id, $1, $2, chunk.ord - 1, chunk.text, $5, $6, $7, $8, chunk.embedding
+        FROM unnest($3::uuid[], $4::text[], $9::{vector_schema}.vector[]) WITH ORDINALITY
+            AS chunk (id, text, embedding, ord)
+    """
+    # Recall's candidates in one round trip: the best full-text matches, the nearest vectors, and
+    # the memories retained just before and after each of those; for each, its own signals and
+    # those of the memory before it. Fusion happens in `memory.ranking`.
+    search_hybrid: str = (
+        """
+        WITH lexical AS (
+            SELECT m.seq FROM {schema}.memories AS m, pg_catalog.to_tsquery('english'::regconfig, $2) AS q (query)
+            WHERE m.bank_id = $1 AND m.search @@ q.query AND """
+        + _FILTERS
+        + """
+            ORDER BY pg_catalog.ts_rank(m.search, q.query) DESC, m.seq DESC
+            LIMIT $7
+        ),
+        semantic AS (
+            SELECT m.seq FROM {schema}.memories AS m
+            WHERE $3::{vector_schema}.vector IS NOT NULL AND m.bank_id = $1 AND m.embedding IS NOT NULL AND """
+        + _FILTERS
+        + """
+            ORDER BY m.embedding OPERATOR({vector_schema}.<=>) $3::{vector_schema}.vector
+            LIMIT $7
+        ),
+        """
+        + _POOL
+        + """
+        SELECT """
+        + _COLUMNS
+        + """,
+               CASE WHEN m.search @@ q.query THEN pg_catalog.ts_rank(m.search, q.query) END AS lexical,
+               1 - (m.embedding OPERATOR({vector_schema}.<=>) $3::{vector_schema}.vector) AS cosine,
+               prev.seq AS prev_seq,
+               1 - (prev.embedding OPERATOR({vector_schema}.<=>) $3::{vector_schema}.vector) AS prev_cosine,
+               1 - (prev.embedding OPERATOR({vector_schema}.<=>) m.embedding) AS prev_similarity,
+               next.seq AS next_seq
+        FROM pool
+        JOIN {schema}.memories AS m ON m.bank_id = $1 AND m.seq = pool.seq
+        LEFT JOIN pg_catalog.to_tsquery('english'::regconfig, $2) AS q (query) ON true
+        LEFT JOIN LATERAL (
+            SELECT p.seq, p.retained_at, p.embedding FROM {schema}.memories AS p
+            WHERE p.bank_id = $1 AND p.seq < m.seq ORDER BY p.seq DESC LIMIT 1
+        ) AS prev ON prev.retained_at >= m.retained_at - $8::interval
+        LEFT JOIN LATERAL (
+            SELECT p.seq, p.retained_at FROM {schema}.memories AS p
+            WHERE p.bank_id = $1 AND p.seq > m.seq ORDER BY p.seq LIMIT 1
+        ) AS next ON next.retained_at <= m.retained_at + $8::interval
+        WHERE """
+        + _FILTERS
+    )
+    # The same without vectors (no pgvector, or the `none` embedder). $3 is unused but kept so
+    # both statements take the same parameters.
+    search_lexical: str = (
+        """
+        WITH lexical AS (
+            SELECT m.seq FROM {schema}.memories AS m, pg_catalog.to_tsquery('english'::regconfig, $2) AS q (query)
+            WHERE $3::text IS NULL AND m.bank_id = $1 AND m.search @@ q.query AND """
+        + _FILTERS
+        + """
+            ORDER BY pg_catalog.ts_rank(m.search, q.query) DESC, m.seq DESC
+            LIMIT $7
+        ),
+        semantic AS (SELECT NULL::bigint AS seq WHERE false),
+        """
+        + _POOL
+        + """
+        SELECT """
+        + _COLUMNS
+        + """,
+               CASE WHEN m.search @@ q.query THEN pg_catalog.ts_rank(m.search, q.query) END AS lexical,
+               NULL::float8 AS cosine, prev.seq AS prev_seq, NULL::float8 AS prev_cosine,
+               NULL::float8 AS prev_similarity, next.seq AS next_seq
+        FROM pool
+        JOIN {schema}.memories AS m ON m.bank_id = $1 AND m.seq = pool.seq
+        LEFT JOIN pg_catalog.to_tsquery('english'::regconfig, $2) AS q (query) ON true
+        LEFT JOIN LATERAL (
+            SELECT p.seq, p.retained_at FROM {schema}.memories AS p
+            WHERE p.bank_id = $1 AND p.seq < m.seq ORDER BY p.seq DESC LIMIT 1
+        ) AS prev ON prev.retained_at >= m.retained_at - $8::interval
+        LEFT JOIN LATERAL (
+            SELECT p.seq, p.retained_at FROM {schema}.memories AS p
+            WHERE p.bank_id = $1 AND p.seq > m.seq ORDER BY p.seq LIMIT 1
+        ) AS next ON next.retained_at <= m.retained_at + $8::interval
+        WHERE """
+        + _FILTERS
+    )
+    embedding_dimension: str = """
+        SELECT a.atttypmod FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attname = 'embedding' AND NOT a.attisdropped
+    """
+    # reembed: drop the index while vectors are rewritten, resize the column, refill, reindex.
+    drop_vector_index: str = "DROP INDEX IF EXISTS {schema}.memories_embedding_idx"
+    resize_vector_column: str = """
+        ALTER TABLE {schema}.memories
+        ALTER COLUMN embedding TYPE {vector_schema}.vector({embedding_dim}) USING NULL
+    """
+    create_vector_index: str = """
+        CREATE INDEX IF NOT EXISTS memories_embedding_idx ON {schema}.memories
+        USING hnsw (embedding {vector_schema}.vector_cosine_ops)
+    """
+    count_memories: str = "SELECT count(*) FROM {schema}.memories"
+    memories_after: str = """
+        SELECT seq, text FROM {schema}.memories WHERE seq > $1 ORDER BY seq LIMIT $2
+    """
+    set_embeddings: str = """
+        UPDATE {schema}.memories AS m SET embedding = v.embedding
+        FROM unnest($1::bigint[], $2::{vector_schema}.vector[]) AS v (seq, embedding)
+        WHERE m.seq = v.seq
     """
     delete_memories: str = """
         DELETE FROM {schema}.memories WHERE bank_id = $1 AND id = ANY($2::uuid[])
@@ -119,7 +242,16 @@ class SchemaStatements:
     """
 
     @classmethod
-    def for_schema(cls, schema: str) -> SchemaStatements:
-        """Render every statement for `schema`, which must be a valid schema name."""
-        quoted = quote_identifier(validate_schema_name(schema))
-        return cls(**{f.name: render(getattr(cls, f.name), schema=quoted) for f in fields(cls)})
+    def for_schema(
+        cls, schema: str, *, vector_schema: str = EXTENSION_SCHEMA, embedding_dim: int = 0
+    ) -> SchemaStatements:
+        """Render every statement for `schema`, which must be a valid schema name.
+
+        `vector_schema` is where pgvector lives; `embedding_dim` only matters to reembed.
+        """
+        identifiers: dict[str, str | int] = {
+            "schema": quote_identifier(validate_schema_name(schema)),
+            "vector_schema": quote_identifier(vector_schema),
+            "embedding_dim": int(embedding_dim),
+        }
+        return cls(**{f.name: render(getattr(cls, f.name), **identifiers) for f in fields(cls)})

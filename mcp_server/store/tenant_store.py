@@ -6,19 +6,21 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+from pgvector import Vector
 
 from mcp_server.store.templates import SchemaStatements
 
 
 @dataclass(frozen=True, slots=True)
 class StoredMemory:
-    """A memory as read back from the store, with the rank the query gave it."""
+    """A memory as read back from the store."""
 
     id: uuid.UUID
+    seq: int
     text: str
     context: str | None
     tags: list[str]
@@ -26,7 +28,28 @@ class StoredMemory:
     occurred_at: datetime | None
     retained_at: datetime
     document_id: str
-    rank: float
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A memory recall may return, with the raw signals fusion ranks it by.
+
+    `lexical` is the full-text rank (None: no query word matched); `cosine` the similarity of its
+    vector to the query's (None: no vector). `prev_*` describe the memory retained just before
+    it: its similarity to the query and to this memory. `prev_seq`/`next_seq` name the neighbours
+    retained within the neighbour window, whether or not they are candidates themselves.
+    """
+
+    memory: StoredMemory
+    lexical: float | None
+    cosine: float | None
+    prev_seq: int | None
+    prev_cosine: float | None
+    prev_similarity: float | None
+    next_seq: int | None
+
+
+_MEMORY_FIELDS = ("id", "seq", "text", "context", "tags", "metadata", "occurred_at", "retained_at", "document_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,17 +74,32 @@ class NewDocument:
     occurred_at: datetime | None
 
 
+def as_vectors(vectors: Sequence[Any]) -> list[Vector]:
+    """Wrap vectors for a `vector[]` parameter (a bare array would read as a 2-D array)."""
+    return [v if isinstance(v, Vector) else Vector(v) for v in vectors]
+
+
 class UnknownBankError(LookupError):
     """The bank does not exist in this tenant's schema."""
 
 
 class TenantStore:
-    """The data layer of one schema. Statements are rendered once, at construction."""
+    """The data layer of one schema. Statements are rendered once, at construction.
 
-    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+    `vector_schema` is where pgvector lives, or None when the database has no pgvector: then the
+    schema has no embedding column and every search is lexical.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, schema: str, *, vector_schema: str | None = None) -> None:
         self.pool = pool
         self.schema = schema
-        self.sql = SchemaStatements.for_schema(schema)
+        self.vector_schema = vector_schema
+        self.sql = SchemaStatements.for_schema(schema, **({"vector_schema": vector_schema} if vector_schema else {}))
+
+    @property
+    def has_vectors(self) -> bool:
+        """Whether memories here carry embeddings (pgvector is installed)."""
+        return self.vector_schema is not None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
@@ -75,16 +113,20 @@ class TenantStore:
             raise UnknownBankError(bank)
         return bank_id
 
-    async def retain(self, bank: str, document: NewDocument) -> list[uuid.UUID]:
-        """Create the bank if needed and replace the document's memories with `document.chunks`."""
+    async def retain(self, bank: str, document: NewDocument, vectors: Sequence[Any] | None = None) -> list[uuid.UUID]:
+        """Create the bank if needed and replace the document's memories with `document.chunks`.
+
+        `vectors`, one per chunk, are stored as the chunks' embeddings when the schema has vectors.
+        """
         ids = [uuid.uuid4() for _ in document.chunks]
+        embedded = vectors is not None and self.has_vectors
         async with self.transaction() as conn:
             bank_id = await conn.fetchval(self.sql.ensure_bank, bank)
             # The upsert locks the document row, so concurrent re-retains of one id serialise.
             await conn.execute(self.sql.upsert_document, bank_id, document.document_id)
             await conn.execute(self.sql.delete_document_memories, bank_id, document.document_id)
             await conn.execute(
-                self.sql.insert_memories,
+                self.sql.insert_memories_embedded if embedded else self.sql.insert_memories,
                 bank_id,
                 document.document_id,
                 ids,
@@ -93,32 +135,49 @@ class TenantStore:
                 list(document.tags),
                 document.metadata,
                 document.occurred_at,
+                *([as_vectors(vectors)] if embedded else []),  # type: ignore[arg-type]
             )
         return ids
 
-    async def search_lexical(
+    async def search(
         self,
         bank: str,
-        tsquery: str,
         *,
+        tsquery: str | None,
+        vector: Any | None,
         tags: Sequence[str] | None,
         since: datetime | None,
         until: datetime | None,
-        limit: int,
-    ) -> list[StoredMemory]:
-        """Memories matching a `to_tsquery` expression, best full-text rank first."""
+        per_leg: int,
+        neighbour_window: timedelta,
+    ) -> list[Candidate]:
+        """Recall's candidates: up to `per_leg` best by full-text rank and by vector, plus neighbours."""
+        hybrid = vector is not None and self.has_vectors
         async with self.transaction() as conn:
             bank_id = await self._bank_id(conn, bank)
             rows = await conn.fetch(
-                self.sql.search_lexical,
+                self.sql.search_hybrid if hybrid else self.sql.search_lexical,
                 bank_id,
                 tsquery,
+                vector if hybrid else None,
                 list(tags) if tags else None,
                 since,
                 until,
-                limit,
+                per_leg,
+                neighbour_window,
             )
-        return [StoredMemory(**dict(row)) for row in rows]
+        return [
+            Candidate(
+                memory=StoredMemory(**{name: row[name] for name in _MEMORY_FIELDS}),
+                lexical=row["lexical"],
+                cosine=row["cosine"],
+                prev_seq=row["prev_seq"],
+                prev_cosine=row["prev_cosine"],
+                prev_similarity=row["prev_similarity"],
+                next_seq=row["next_seq"],
+            )
+            for row in rows
+        ]
 
     async def ensure_bank_exists(self, bank: str) -> None:
         """Raise `UnknownBankError` unless the bank exists."""

@@ -1,0 +1,76 @@
+"""The `Embedder` protocol, its errors, and the small query cache every embedder shares."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+Vector = npt.NDArray[np.float32]
+
+
+class EmbeddingError(RuntimeError):
+    """Embedding failed; the message is one sentence safe to show a caller (no key, no URL)."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns text into unit-length vectors of a fixed dimension."""
+
+    @property
+    def name(self) -> str:
+        """What produces the vectors, for messages (e.g. `local all-MiniLM-L6-v2`)."""
+        ...
+
+    @property
+    def dimension(self) -> int:
+        """The length of every vector this embedder returns."""
+        ...
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[Vector]:
+        """One vector per text, in order; batched however the embedder likes."""
+        ...
+
+    async def embed_query(self, text: str) -> Vector:
+        """The vector of one query; repeated queries may be served from a cache."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the embedder holds (connections, sessions)."""
+        ...
+
+
+def normalise(matrix: npt.NDArray[np.floating]) -> list[Vector]:
+    """Scale each row to unit length (rows of zeros stay zero), as float32 vectors."""
+    rows = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    rows = rows / np.maximum(norms, 1e-12)
+    return list(rows)
+
+
+class QueryCache:
+    """A least-recently-used map from query text to its vector.
+
+    Agents often ask the same thing twice in a session (recall, then reflect on it); a hit saves
+    a model run or an HTTP round trip. Vectors are read-only so a cached one cannot be changed.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, Vector] = OrderedDict()
+
+    async def get(self, text: str, compute: Callable[[str], Awaitable[Vector]]) -> Vector:
+        """The cached vector of `text`, or `compute(text)` remembered for next time."""
+        found = self._entries.get(text)
+        if found is not None:
+            self._entries.move_to_end(text)
+            return found
+        vector = await compute(text)
+        vector.setflags(write=False)
+        self._entries[text] = vector
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return vector

@@ -1,0 +1,70 @@
+"""A schema's embeddings as a whole: their fixed dimension, and rewriting them all (reembed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mcp_server.store.templates import SchemaStatements, quote_identifier
+from mcp_server.store.tenant_store import TenantStore, as_vectors
+
+
+class DimensionMismatchError(RuntimeError):
+    """The schema's vectors have another dimension than the configured embedder's."""
+
+    def __init__(self, schema: str, stored: int, configured: int, embedder: str) -> None:
+        self.schema, self.stored, self.configured = schema, stored, configured
+        super().__init__(
+            f"this memory store holds {stored}-dimension embeddings but the server's embedder ({embedder}) "
+            f"makes {configured}-dimension ones; the operator must run `bulkhead reembed --schema {schema}` "
+            "or configure the embedder the store was made with."
+        )
+
+
+async def stored_dimension(store: TenantStore) -> int | None:
+    """The dimension of the schema's embedding column, or None if it has none (no pgvector)."""
+    if not store.has_vectors:
+        return None
+    table = f"{quote_identifier(store.schema)}.memories"
+    async with store.transaction() as conn:
+        dimension = await conn.fetchval(store.sql.embedding_dimension, table)
+    return int(dimension) if dimension is not None and dimension > 0 else None
+
+
+class VectorRewrite:
+    """Recompute every embedding of a schema: drop the index, resize, refill in batches, reindex.
+
+    While it runs, memories whose vector is not yet rewritten are found by full-text search only.
+    """
+
+    def __init__(self, store: TenantStore, dimension: int) -> None:
+        if not store.has_vectors or store.vector_schema is None:
+            raise ValueError("the database has no pgvector; there are no embeddings to rewrite")
+        self.store = store
+        self.dimension = dimension
+        self.sql = SchemaStatements.for_schema(store.schema, vector_schema=store.vector_schema, embedding_dim=dimension)
+
+    async def begin(self) -> int:
+        """Drop the vector index and resize the column if needed; return how many memories there are."""
+        stored = await stored_dimension(self.store)
+        async with self.store.transaction() as conn:
+            await conn.execute(self.sql.drop_vector_index)
+            if stored != self.dimension:
+                await conn.execute(self.sql.resize_vector_column)
+            return int(await conn.fetchval(self.sql.count_memories))
+
+    async def batch_after(self, seq: int, limit: int) -> list[tuple[int, str]]:
+        """The next `limit` memories after `seq`, as (seq, text)."""
+        async with self.store.transaction() as conn:
+            rows = await conn.fetch(self.sql.memories_after, seq, limit)
+        return [(row["seq"], row["text"]) for row in rows]
+
+    async def write(self, seqs: Sequence[int], vectors: Sequence[Any]) -> None:
+        """Store one batch of vectors, in its own transaction."""
+        async with self.store.transaction() as conn:
+            await conn.execute(self.sql.set_embeddings, list(seqs), as_vectors(vectors))
+
+    async def finish(self) -> None:
+        """Build the vector index again over the rewritten vectors."""
+        async with self.store.transaction() as conn:
+            await conn.execute(self.sql.create_vector_index)
