@@ -137,7 +137,7 @@ async def recall(
             )
     except UnknownBankError:
         raise BankNotFoundError(bank) from None
-    ranked = fuse(candidates, time_hints(text))
+    ranked = fuse(candidates, text, time_hints(text))
     kept, truncated = cut_to_budget(
         ranked, max_results=max_results, max_tokens=max_tokens, size=lambda r: count_tokens(r.candidate.memory.text)
     )
