@@ -82,12 +82,67 @@ def migrate(args: argparse.Namespace) -> None:
             raise StartupError(str(exc)) from None
 
     async def run() -> None:
+        from mcp_server.store import DimensionMismatchError
+
         async with open_runtime(settings, directory) as runtime:
             for schema in schemas:
-                await runtime.stores.for_schema(schema)
+                try:
+                    await runtime.stores.for_schema(schema)
+                except DimensionMismatchError as exc:
+                    print(f"schema {schema}: migrated, but {exc}", file=sys.stderr)
+                    continue
                 print(f"schema {schema}: up to date", file=sys.stderr)
 
     anyio.run(run)
+
+
+def reembed(args: argparse.Namespace) -> None:
+    """Recompute the vectors of the chosen schemas with the configured embedder."""
+    from mcp_server.memory.reembed import reembed as reembed_schema
+    from mcp_server.progress import ProgressBar
+    from mcp_server.server.runtime import open_runtime
+
+    settings, directory = _load()
+    configure_logging(settings.log_level)
+    schemas = _schemas(args, directory)
+    if args.batch_size < 1:
+        raise StartupError("--batch-size must be at least 1")
+    if settings.embedder == "none":
+        raise StartupError("BULKHEAD_EMBEDDER is none; set it to the embedder the vectors should come from")
+
+    async def run() -> None:
+        from mcp_server.embedding import EmbeddingError
+
+        async with open_runtime(settings, directory) as runtime:
+            assert runtime.embedder is not None
+            if not runtime.stores.provisioner.has_vector:
+                raise StartupError("this database has no pgvector, so there are no vectors to recompute")
+            for schema in schemas:
+                store = await runtime.stores.unchecked(schema)
+                bar = ProgressBar(f"reembed {schema}")
+                try:
+                    count = await reembed_schema(store, runtime.embedder, batch_size=args.batch_size, progress=bar)
+                except EmbeddingError as exc:
+                    raise StartupError(f"schema {schema}: {exc}") from None
+                print(
+                    f"schema {schema}: {count} memories embedded by {runtime.embedder.name} "
+                    f"({runtime.embedder.dimension} dimensions)",
+                    file=sys.stderr,
+                )
+
+    anyio.run(run)
+
+
+def _schemas(args: argparse.Namespace, directory: TenantDirectory) -> list[str]:
+    """The schemas `--all` or `--schema` names."""
+    from mcp_server.tenancy import validate_schema_name
+
+    if args.all:
+        return list(directory.schemas)
+    try:
+        return [validate_schema_name(args.schema)]
+    except TenancyError as exc:
+        raise StartupError(str(exc)) from None
 
 
 def smoke(args: argparse.Namespace) -> None:
@@ -116,6 +171,15 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="the default schema and every tenant schema")
     which.add_argument("--schema", help="one schema by name")
     migrate_parser.set_defaults(handler=migrate)
+
+    reembed_parser = commands.add_parser(
+        "reembed", help="recompute every memory's vector with the configured embedder (BULKHEAD_EMBEDDER)"
+    )
+    which = reembed_parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="the default schema and every tenant schema")
+    which.add_argument("--schema", help="one schema by name")
+    reembed_parser.add_argument("--batch-size", type=int, default=256, help="memories per batch (default 256)")
+    reembed_parser.set_defaults(handler=reembed)
 
     smoke_parser = commands.add_parser("smoke", help="retain, recall and reflect once, to see it work")
     smoke_parser.set_defaults(handler=smoke)

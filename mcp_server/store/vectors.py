@@ -67,4 +67,5 @@ class VectorRewrite:
     async def finish(self) -> None:
         """Build the vector index again over the rewritten vectors."""
         async with self.store.transaction() as conn:
+            await conn.execute(self.sql.raise_maintenance_memory)
             await conn.execute(self.sql.create_vector_index)
