@@ -55,15 +55,48 @@ def stdio_tenant(settings: Settings, directory: TenantDirectory) -> Tenant:
 
 
 def serve(args: argparse.Namespace) -> None:
-    """Serve MCP over stdio for the tenant of `BULKHEAD_API_KEY`."""
-    from mcp_server.server.app import build_server
-
+    """Serve MCP over stdio for the tenant of `BULKHEAD_API_KEY`, or over HTTP for every key."""
     settings, directory = _load()
     configure_logging(settings.log_level)
+    if args.transport == "http":
+        serve_http(
+            settings, directory, host=args.host or settings.host, port=settings.port if args.port is None else args.port
+        )
+        return
+
+    from mcp_server.server.app import build_server
+
     tenant = stdio_tenant(settings, directory)
     logger.info("serving stdio for tenant %s", tenant.label)
     server = build_server(settings, directory, stdio_tenant=tenant)
     anyio.run(server.run_stdio_async)
+
+
+def serve_http(settings: Settings, directory: TenantDirectory, *, host: str, port: int) -> None:
+    """Serve streamable HTTP and SSE; refuse a non-loopback address without auth unless told to."""
+    from mcp_server.server import http
+    from mcp_server.server.lifecycle import bind
+
+    if not directory.auth_enabled and not http.is_loopback(host):
+        if not settings.auth_disabled:
+            raise StartupError(
+                f"refusing to serve on {host} without auth: set BULKHEAD_TENANT_KEY_MAP or "
+                "BULKHEAD_TENANT_KEY_FILE, or set BULKHEAD_AUTH_DISABLED=true to let anyone who can reach "
+                f"it use schema {directory.default.schema}"
+            )
+        logger.warning(
+            "auth is disabled on %s: anyone who can reach it reads and writes schema %s",
+            host,
+            directory.default.schema,
+        )
+    if not 0 <= port <= 65535:
+        raise StartupError(f"--port {port} is not a TCP port (0-65535)")
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    with sock:
+        anyio.run(lambda: http.serve_http(settings, directory, sock, host=host))
 
 
 def migrate(args: argparse.Namespace) -> None:
@@ -108,7 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
 
     serve_parser = commands.add_parser("serve", help="serve MCP (the default command)")
-    serve_parser.add_argument("--transport", choices=["stdio"], default="stdio", help="transport (default: stdio)")
+    serve_parser.add_argument(
+        "--transport",
+        choices=["stdio", "http"],
+        default="stdio",
+        help="stdio (default), or http: streamable HTTP at /mcp and SSE at /sse from one process",
+    )
+    serve_parser.add_argument("--host", help="HTTP address to listen on (default: BULKHEAD_HOST, 127.0.0.1)")
+    serve_parser.add_argument("--port", type=int, help="HTTP port; 0 picks a free one (default: BULKHEAD_PORT, 8000)")
     serve_parser.set_defaults(handler=serve)
 
     migrate_parser = commands.add_parser("migrate", help="apply database migrations now")
@@ -128,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(args, "handler", serve)
     if not hasattr(args, "transport"):
         args.transport = "stdio"
+        args.host = args.port = None
     try:
         handler(args)
     except StartupError as exc:
