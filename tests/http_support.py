@@ -48,6 +48,9 @@ class HttpServer:
 def spawn(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[bytes], Path]:
     """Start `bulkhead serve --transport http ARGS` with stderr captured to a file."""
     log_path = Path(tempfile.mkstemp(prefix="bulkhead-http-", suffix=".log")[1])
+    # The listening address (port 0 picks one) is logged at INFO.
+    if env.get("BULKHEAD_LOG_LEVEL") != "DEBUG":
+        env = {**env, "BULKHEAD_LOG_LEVEL": "INFO"}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "mcp_server", "serve", "--transport", "http", *args],
@@ -76,6 +79,7 @@ def wait_until_listening(process: subprocess.Popen[bytes], log_path: Path) -> st
                 pass
         time.sleep(0.1)
     process.kill()
+    process.wait()
     raise AssertionError(f"server did not start listening:\n{log_path.read_text(errors='replace')}")
 
 
