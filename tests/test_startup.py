@@ -105,3 +105,14 @@ def test_stdio_with_a_valid_key_starts_and_exits_cleanly_on_eof(pg_url: str) -> 
     result = run_serve(server_env(pg_url, tenant_key_map=f"{SECRET}:{unique('t')}", api_key=SECRET))
     assert result.returncode == 0, result.stderr
     assert SECRET not in result.stderr and result.stdout == ""
+
+
+def test_env_example_and_readme_list_every_setting() -> None:
+    from mcp_server.config import Settings
+
+    example = (REPO / ".env.example").read_text()
+    readme = (REPO / "README.md").read_text()
+    for field in Settings.model_fields:
+        variable = f"BULKHEAD_{field.upper()}"
+        assert f"# {variable}=" in example, variable
+        assert variable in readme, variable
