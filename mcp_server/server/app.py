@@ -9,7 +9,10 @@ from typing import Any
 from mcp.server.auth.provider import TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import ServerMiddleware
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, InputRequiredResult
+from pydantic import ValidationError
 
 from mcp_server import __version__
 from mcp_server.config import Settings
@@ -25,6 +28,29 @@ INSTRUCTIONS = (
 
 RuntimeSource = Callable[[], AbstractAsyncContextManager[Runtime]]
 """Where the server's lifespan gets its runtime: opened for it, or borrowed from the process."""
+
+
+def describe_invalid_arguments(tool: str, error: ValidationError) -> str:
+    """One sentence naming each bad argument and what is wrong with it."""
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in item["loc"]) or "arguments"
+        problems.append(f"{where}: {item['msg']}" if item["type"] != "missing" else f"{where} is required")
+    return f"invalid arguments for {tool}: {'; '.join(problems)}."
+
+
+class BulkheadServer(MCPServer[Runtime]):
+    """MCPServer whose argument-validation errors read as one sentence, without echoing input."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                raise ToolError(describe_invalid_arguments(name, exc.__cause__)) from exc.__cause__
+            raise
 
 
 def build_server(
@@ -49,7 +75,7 @@ def build_server(
         async with source() as opened:
             yield opened
 
-    server: MCPServer[Runtime] = MCPServer(
+    server = BulkheadServer(
         "bulkhead",
         title="Bulkhead memory",
         version=__version__,
