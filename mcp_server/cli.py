@@ -141,8 +141,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `bulkhead` command; returns the exit code."""
     args = build_parser().parse_args(argv)
     handler = getattr(args, "handler", serve)
-    if not hasattr(args, "transport"):
-        args.transport = "stdio"
     try:
         handler(args)
     except KeyboardInterrupt:
