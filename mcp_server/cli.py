@@ -58,7 +58,8 @@ def serve(args: argparse.Namespace) -> None:
     """Serve MCP over stdio for the tenant of `BULKHEAD_API_KEY`, or over HTTP for every key."""
     settings, directory = _load()
     configure_logging(settings.log_level)
-    if args.transport == "http":
+    # Plain `bulkhead` parses no serve options: it serves stdio.
+    if getattr(args, "transport", "stdio") == "http":
         serve_http(
             settings, directory, host=args.host or settings.host, port=settings.port if args.port is None else args.port
         )
@@ -162,21 +163,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+FATAL_ERRORS = (StartupError, DatabaseUnavailableError, EmbeddedDatabaseError)
+
+
+def _fatal(exc: BaseException) -> BaseException | None:
+    """The start-up error inside `exc`, unwrapping the exception groups of task groups."""
+    if isinstance(exc, FATAL_ERRORS):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _fatal(inner)
+            if found is not None:
+                return found
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `bulkhead` command; returns the exit code."""
     args = build_parser().parse_args(argv)
     handler = getattr(args, "handler", serve)
-    if not hasattr(args, "transport"):
-        args.transport = "stdio"
-        args.host = args.port = None
     try:
         handler(args)
-    except StartupError as exc:
-        print(f"bulkhead: {exc}", file=sys.stderr)
-        return 2
-    except (DatabaseUnavailableError, EmbeddedDatabaseError) as exc:
-        print(f"bulkhead: {exc}", file=sys.stderr)
-        return 3
     except KeyboardInterrupt:
         return 130
+    except BaseException as exc:
+        fatal = _fatal(exc)
+        if fatal is None:
+            raise
+        print(f"bulkhead: {fatal}", file=sys.stderr)
+        return 2 if isinstance(fatal, StartupError) else 3
     return 0

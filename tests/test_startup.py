@@ -13,10 +13,10 @@ from mcp_server.config import MIB, SettingsError, load_settings
 SECRET = "sk-live-Zq8vN3pLr5tY"
 
 
-def run_serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_serve(env: dict[str, str], args: tuple[str, ...] = ("serve",)) -> subprocess.CompletedProcess[str]:
     """Start `bulkhead serve` with stdin closed; a server that gets past start-up exits 0 on EOF."""
     return subprocess.run(
-        [sys.executable, "-m", "mcp_server", "serve"],
+        [sys.executable, "-m", "mcp_server", *args],
         env=env,
         cwd=REPO,
         stdin=subprocess.DEVNULL,
@@ -102,9 +102,24 @@ def test_stdio_refuses_a_missing_or_unknown_key(pg_url: str, api_key: str | None
 
 
 def test_stdio_with_a_valid_key_starts_and_exits_cleanly_on_eof(pg_url: str) -> None:
-    result = run_serve(server_env(pg_url, tenant_key_map=f"{SECRET}:{unique('t')}", api_key=SECRET))
+    env = server_env(pg_url, tenant_key_map=f"{SECRET}:{unique('t')}", api_key=SECRET, log_level="INFO")
+    result = run_serve(env, ("serve", "--transport", "stdio"))
     assert result.returncode == 0, result.stderr
+    assert "serving stdio" in result.stderr
     assert SECRET not in result.stderr and result.stdout == ""
+
+
+def test_plain_bulkhead_serves_stdio(pg_url: str) -> None:
+    result = run_serve(server_env(pg_url, default_schema=unique("t"), log_level="INFO"), ())
+    assert result.returncode == 0, result.stderr
+    assert "serving stdio" in result.stderr and result.stdout == ""
+
+
+def test_unreachable_database_is_one_line() -> None:
+    result = run_serve(server_env("postgresql://nobody:hunter2@127.0.0.1:1/none"))
+    assert result.returncode == 3
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("bulkhead: cannot connect to PostgreSQL") and "hunter2" not in line
 
 
 def test_env_example_and_readme_list_every_setting() -> None:
