@@ -31,7 +31,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sentences import Memory, memories  # noqa: E402
+from sentences import Memory, memories
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = platformdirs.user_cache_path("bulkhead") / "bench"

@@ -11,57 +11,68 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-FIRST = (
+
+def _split(text: str, separator: str | None = None) -> list[str]:
+    return text.split(separator)
+
+
+FIRST = _split(
     "Aisha Alex Amara Ana Anders Ben Bianca Carlos Chen Chloe Dara Dmitri Elena Emeka Eva Farah Felix Gabriel "
     "Grace Hana Hiro Ines Ivan Jamal Jana Jonas Julia Kai Kamala Karin Leila Leo Lina Luca Maya Mateo Mei Mira "
     "Nadia Nikhil Noor Olga Omar Pablo Priya Quinn Rafael Rosa Sam Sara Sofia Tariq Tess Theo Uma Victor Wen "
     "Yara Yusuf Zoe Zara Oskar Ingrid Tomas Amelie Kofi Lucia Arjun Freya Mateus Sana Emil Ayla Rohan Nora"
-).split()
-LAST = (
+)
+LAST = _split(
     "Adams Baker Costa Dubois Eriksen Fischer Garcia Haddad Ito Jensen Kowalski Lindqvist Moreau Nakamura "
     "Okafor Petrov Quinn Rossi Schmidt Tanaka Ueda Varga Weber Xu Yilmaz Zhang Novak Silva Kaur Mensah"
-).split()
-RELATIONS = "sister brother cousin neighbour colleague manager friend aunt uncle daughter son flatmate".split()
-PLACES = (
+)
+RELATIONS = _split("sister brother cousin neighbour colleague manager friend aunt uncle daughter son flatmate")
+PLACES = _split(
     "community garden|climbing gym|public library|farmers market|train station|harbour|city museum|"
     "old bakery|rooftop bar|pottery studio|dog park|swimming pool|night school|hardware store|bookshop|"
     "coworking space|hospital|cathedral|football pitch|ice rink|jazz club|vineyard|ferry terminal|"
     "concert hall|bike shop|animal shelter|community centre|botanical garden|flea market|ski resort|"
-    "lakeside cabin|recording studio|school gym|tea house|camping site|art gallery|dentist|post office"
-).split("|")
-CITIES = (
+    "lakeside cabin|recording studio|school gym|tea house|camping site|art gallery|dentist|post office",
+    "|",
+)
+CITIES = _split(
     "Lisbon Porto Oslo Kyoto Nairobi Lagos Lima Quito Hanoi Seoul Krakow Vienna Dublin Accra Montreal "
     "Valencia Tallinn Bergen Melbourne Austin Denver Cusco Tbilisi Marrakesh Reykjavik Sapporo Bologna"
-).split()
-ACTIVITIES = (
+)
+ACTIVITIES = _split(
     "rock climbing|sourdough baking|salsa dancing|watercolour painting|trail running|birdwatching|chess|"
     "woodworking|beekeeping|sailing|knitting|photography|pottery|the cello|Spanish|Japanese|judo|yoga|"
     "cycling|gardening|calligraphy|improv theatre|astronomy|fly fishing|rowing|bouldering|the violin|"
-    "screen printing|kite surfing|choir singing|coding|embroidery|marathon training|table tennis"
-).split("|")
-OBJECTS = (
+    "screen printing|kite surfing|choir singing|coding|embroidery|marathon training|table tennis",
+    "|",
+)
+OBJECTS = _split(
     "bicycle|laptop|guitar|sofa|camera|kayak|sewing machine|telescope|espresso machine|drone|tent|"
     "vintage radio|record player|winter coat|hiking boots|painting|bookshelf|piano|aquarium|bread oven|"
-    "microscope|typewriter|mountain bike|rug|desk lamp|skateboard|backpack|tablet|wristwatch|violin"
-).split("|")
-ADJECTIVES = "old|new|second-hand|tiny|huge|red|borrowed|broken|antique|cheap|expensive|handmade".split("|")
-PROJECTS = (
+    "microscope|typewriter|mountain bike|rug|desk lamp|skateboard|backpack|tablet|wristwatch|violin",
+    "|",
+)
+ADJECTIVES = _split("old|new|second-hand|tiny|huge|red|borrowed|broken|antique|cheap|expensive|handmade", "|")
+PROJECTS = _split(
     "billing migration|website redesign|quarterly report|mobile app|data pipeline|grant proposal|"
     "warehouse audit|onboarding guide|pricing study|support rota|security review|product launch|"
-    "conference talk|hiring plan|customer survey|office move|budget forecast|API upgrade"
-).split("|")
-WEEKDAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
-MONTHS = "January February March April May June July August September October November December".split()
-FOODS = (
+    "conference talk|hiring plan|customer survey|office move|budget forecast|API upgrade",
+    "|",
+)
+WEEKDAYS = _split("Monday Tuesday Wednesday Thursday Friday Saturday Sunday")
+MONTHS = _split("January February March April May June July August September October November December")
+FOODS = _split(
     "ramen|paella|lemon cake|falafel|dumplings|mushroom risotto|tacos|curry|pancakes|sushi|borscht|"
-    "jollof rice|apple pie|pho|lasagne|kimchi stew|empanadas|baklava|goulash|pad thai"
-).split("|")
-FEELINGS = "thrilled|nervous|exhausted|proud|relieved|frustrated|curious|calm|overwhelmed|hopeful".split("|")
-REASONS = (
+    "jollof rice|apple pie|pho|lasagne|kimchi stew|empanadas|baklava|goulash|pad thai",
+    "|",
+)
+FEELINGS = _split("thrilled|nervous|exhausted|proud|relieved|frustrated|curious|calm|overwhelmed|hopeful", "|")
+REASONS = _split(
     "the client asked for more time|two people were ill|the budget was cut|the servers were down|"
     "a storm closed the roads|the venue was double-booked|the numbers did not add up|"
-    "the team wanted another round of testing|the supplier was late|legal had questions"
-).split("|")
+    "the team wanted another round of testing|the supplier was late|legal had questions",
+    "|",
+)
 
 
 @dataclass(frozen=True)

@@ -123,9 +123,9 @@ class TenantStore:
         async with self.transaction() as conn:
             bank_id = await conn.fetchval(self.sql.ensure_bank, bank)
             if bank_id is None:
-                # Another transaction created the bank after this statement's snapshot was taken
-                # (concurrent first retains); the next statement sees it.
-                bank_id = await conn.fetchval(self.sql.bank_id, bank)
+                # A concurrent retain created the bank: our insert waited for it to commit and did
+                # nothing, and this statement's snapshot predates that commit. A new one sees it.
+                bank_id = await self._bank_id(conn, bank)
             # The upsert locks the document row, so concurrent re-retains of one id serialise.
             await conn.execute(self.sql.upsert_document, bank_id, document.document_id)
             await conn.execute(self.sql.delete_document_memories, bank_id, document.document_id)
