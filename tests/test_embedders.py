@@ -1,0 +1,127 @@
+"""The embedders themselves: the local model, and the OpenAI-compatible client against a stub."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import anyio
+import numpy as np
+import pytest
+from embedding_stub import KEY, StubEmbeddings, embeddings_stub, stub_vector
+
+from mcp_server.config import SettingsError, load_settings
+from mcp_server.embedding import EmbeddingError, build_embedder
+from mcp_server.embedding.local import LocalEmbedder
+from mcp_server.embedding.openai_compatible import OpenAICompatibleEmbedder, endpoint
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def local() -> LocalEmbedder:
+    """One local model for the module: it loads once per process."""
+    return LocalEmbedder()
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[StubEmbeddings]:
+    with embeddings_stub() as running:
+        yield running
+
+
+async def test_local_vectors_are_unit_length_and_batch_independent(local: LocalEmbedder) -> None:
+    texts = ["My sister adopted a kitten last spring.", "The quarterly report is due on Friday.", "ok"]
+    batch = await local.embed_documents(texts)
+    assert [v.shape for v in batch] == [(384,)] * 3
+    assert np.allclose([np.linalg.norm(v) for v in batch], 1.0, atol=1e-5)
+    alone = await local.embed_documents([texts[0]])
+    assert float(alone[0] @ batch[0]) > 0.999  # padding in a batch does not change a vector
+    query = await local.embed_query("Which family member got a new cat?")
+    assert float(query @ batch[0]) > 0.4 > float(query @ batch[1])
+
+
+async def test_local_concurrent_calls_each_get_their_own_vectors(local: LocalEmbedder) -> None:
+    texts = [f"note number {i} about gardening" for i in range(12)]
+    results: dict[int, np.ndarray] = {}
+
+    async def one(i: int) -> None:
+        results[i] = (await local.embed_documents([texts[i]]))[0]
+
+    async with anyio.create_task_group() as group:
+        for i in range(12):
+            group.start_soon(one, i)
+    expected = await local.embed_documents(texts)
+    for i in range(12):
+        assert float(results[i] @ expected[i]) > 0.999
+
+
+async def test_local_query_cache_returns_the_same_read_only_vector(local: LocalEmbedder) -> None:
+    first = await local.embed_query("where are my keys")
+    assert await local.embed_query("where are my keys") is first
+    assert not first.flags.writeable
+
+
+async def test_openai_compatible_round_trip(stub: StubEmbeddings) -> None:
+    embedder = OpenAICompatibleEmbedder(url=stub.url, model="stub", dimensions=16, api_key=KEY)
+    try:
+        texts = [f"text {i} of many" for i in range(300)]
+        before = len(stub.requests)
+        vectors = await embedder.embed_documents(texts)
+        assert len(stub.requests) - before == 3  # batched, 128 inputs per request
+        assert stub.requests[-1] == {
+            "model": "stub",
+            "input": texts[256:],
+            "dimensions": 16,
+            "encoding_format": "float",
+        }
+        expected = np.array(stub_vector(texts[7], 16), dtype=np.float32)
+        assert np.allclose(vectors[7], expected / np.linalg.norm(expected), atol=1e-6)  # in order, normalised
+        query = await embedder.embed_query("text 7 of many")
+        assert np.allclose(query, vectors[7])
+        assert embedder.dimension == 16 and "stub" in embedder.name
+    finally:
+        await embedder.aclose()
+
+
+@pytest.mark.parametrize(
+    ("model", "key", "timeout", "message"),
+    [
+        ("stub", "wrong-key", 5.0, "refused the configured credentials (HTTP 401)"),
+        ("stub-broken", KEY, 5.0, "busy or failing (HTTP 500)"),
+        ("stub-slow", KEY, 0.3, "did not answer within 0.3 s"),
+        ("stub-wrong-size", KEY, 5.0, "returned 17-dimension vectors but the server is configured for 16"),
+    ],
+)
+async def test_openai_compatible_errors_are_one_clear_sentence(
+    stub: StubEmbeddings, model: str, key: str, timeout: float, message: str
+) -> None:
+    embedder = OpenAICompatibleEmbedder(url=stub.url, model=model, dimensions=16, api_key=key, timeout=timeout)
+    try:
+        with pytest.raises(EmbeddingError) as caught:
+            await embedder.embed_documents(["hello"])
+    finally:
+        await embedder.aclose()
+    text = str(caught.value)
+    assert message in text and key not in text and stub.url not in text
+
+
+async def test_openai_compatible_unreachable() -> None:
+    embedder = OpenAICompatibleEmbedder(url="http://127.0.0.1:9/v1", model="m", dimensions=4)
+    try:
+        with pytest.raises(EmbeddingError, match="cannot be reached"):
+            await embedder.embed_query("hello")
+    finally:
+        await embedder.aclose()
+
+
+def test_endpoint_and_settings() -> None:
+    assert endpoint("http://h/v1/") == "http://h/v1/embeddings"
+    assert endpoint("http://h/v1/embeddings") == "http://h/v1/embeddings"
+    assert build_embedder(load_settings(embedder="none")) is None
+    assert isinstance(build_embedder(load_settings(embedder="local")), LocalEmbedder)
+    with pytest.raises(SettingsError, match="BULKHEAD_EMBEDDING_URL: required"):
+        load_settings(embedder="openai", embedding_model="m", embedding_dimensions=8)
+    with pytest.raises(SettingsError, match="BULKHEAD_EMBEDDING_DIMENSIONS"):
+        load_settings(embedder="local", embedding_dimensions=512)
+    with pytest.raises(SettingsError, match="BULKHEAD_EMBEDDER"):
+        load_settings(embedder="word2vec")

@@ -1,0 +1,143 @@
+"""Fusion, budget cutting and time hints on fixed inputs (no database, no model)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from mcp_server.memory import ranking
+from mcp_server.memory.budget import count_tokens, cut_to_budget
+from mcp_server.memory.ranking import context_cosine, fuse, speaker_words
+from mcp_server.memory.time_hints import TimeHint, time_hints
+from mcp_server.store import Candidate, StoredMemory
+
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def candidate(
+    seq: int,
+    *,
+    text: str = "",
+    lexical: float | None = None,
+    cosine: float | None = None,
+    prev: int | None = None,
+    prev_cosine: float | None = None,
+    prev_similarity: float | None = None,
+    next_seq: int | None = None,
+    occurred_at: datetime | None = None,
+) -> Candidate:
+    memory = StoredMemory(
+        id=uuid.uuid4(),
+        seq=seq,
+        text=text or f"memory {seq}",
+        context=None,
+        tags=[],
+        metadata={},
+        occurred_at=occurred_at,
+        retained_at=NOW,
+        document_id=f"d{seq}",
+    )
+    return Candidate(memory, lexical, cosine, prev, prev_cosine, prev_similarity, next_seq)
+
+
+def order(ranked: list[ranking.Ranked]) -> list[int]:
+    return [r.candidate.memory.seq for r in ranked]
+
+
+def test_a_memory_first_in_both_lists_wins_and_scores_are_rrf_sums() -> None:
+    ranked = fuse(
+        [
+            candidate(1, lexical=0.2, cosine=0.50),
+            candidate(2, lexical=0.9, cosine=0.80),
+            candidate(3, lexical=None, cosine=0.60),
+        ]
+    )
+    # 1: full-text 2nd, vectors 3rd; 3: vectors 2nd only. Two lists beat one.
+    assert order(ranked) == [2, 1, 3]
+    k = ranking.RRF_K
+    top = ranking.LEXICAL_WEIGHT / (k + 1) + (ranking.SEMANTIC_WEIGHT + ranking.CONTEXT_WEIGHT) / (k + 1)
+    assert abs(ranked[0].score - top - ranking.RECENCY_WEIGHT) < 1e-9
+    assert ranked[0].score > ranked[1].score > ranked[2].score
+
+
+def test_vector_only_matches_below_the_floor_are_dropped() -> None:
+    floor = ranking.MIN_COSINE
+    ranked = fuse(
+        [
+            candidate(1, cosine=floor - 0.01),
+            candidate(2, cosine=floor + 0.01),
+            candidate(3, lexical=0.1, cosine=0.0),
+        ]
+    )
+    assert sorted(order(ranked)) == [2, 3]
+
+
+def test_tied_full_text_ranks_share_their_place() -> None:
+    ranked = fuse([candidate(1, lexical=0.5), candidate(2, lexical=0.5), candidate(3, lexical=0.1)])
+    scores = {r.candidate.memory.seq: r.score for r in ranked}
+    assert scores[1] == scores[2] > scores[3]
+    assert abs(scores[1] - ranking.RECENCY_WEIGHT - ranking.LEXICAL_WEIGHT / (ranking.RRF_K + 1.5)) < 1e-9
+    # Equal scores: the newer memory first.
+    assert order(ranked)[:2] == [2, 1]
+
+
+def test_a_neighbour_of_a_strong_match_is_lifted() -> None:
+    plain = [candidate(1, lexical=0.9, cosine=0.9), candidate(5, lexical=0.3), candidate(6, lexical=0.3)]
+    assert order(fuse(plain))[1:] == [6, 5]
+    plain[1] = candidate(5, lexical=0.3, prev=1)
+    assert order(fuse(plain))[1:] == [5, 6]
+
+
+def test_context_cosine_counts_the_previous_memory() -> None:
+    alone = candidate(2, cosine=0.2)
+    assert context_cosine(alone) == 0.2
+    after_question = candidate(2, cosine=0.2, prev=1, prev_cosine=0.8, prev_similarity=0.0)
+    assert abs(context_cosine(after_question) - (0.2 + 0.8) / 2**0.5) < 1e-9  # type: ignore[operator]
+    assert context_cosine(candidate(2, lexical=1.0)) is None
+
+
+def test_named_day_and_speaker_lift_their_memories() -> None:
+    day = datetime(2023, 5, 8, 13, 0, tzinfo=UTC)
+    items = [
+        candidate(1, text="Bob: the cake was great", lexical=0.5, occurred_at=day - timedelta(days=40)),
+        candidate(2, text="Ann: the cake was great", lexical=0.4, occurred_at=day - timedelta(days=40)),
+        candidate(3, text="Ann: I baked on Monday", lexical=0.1, occurred_at=day),
+    ]
+    assert order(fuse(items, "cake"))[0] == 1
+    assert order(fuse(items, "What cake did Ann like?"))[0] == 2
+    assert order(fuse(items, "What did Ann bake on 8 May, 2023?", time_hints("on 8 May, 2023")))[0] == 3
+
+
+def test_speaker_labels() -> None:
+    assert speaker_words("Caroline: I went to the support group.") == {"caroline"}
+    assert speaker_words("Dr. Ruth Smith: take two") == {"dr", "ruth", "smith"}
+    assert speaker_words("the meeting ran late: no label") == set()
+    assert speaker_words("Note 12 about the garden: tomatoes") == set()
+
+
+def test_time_hints() -> None:
+    assert time_hints("What did she do on 8 May, 2023?") == [TimeHint(date(2023, 5, 8), date(2023, 5, 8))]
+    assert time_hints("plans for October 13, 2023 and 2024-02-29") == [
+        TimeHint(date(2023, 10, 13), date(2023, 10, 13)),
+        TimeHint(date(2024, 2, 29), date(2024, 2, 29)),
+    ]
+    assert time_hints("What happened in December 2023?") == [TimeHint(date(2023, 12, 1), date(2023, 12, 31))]
+    assert time_hints("When did he go camping in July?") == [TimeHint(month=7)]
+    assert time_hints("Who may join us in 2022?") == [TimeHint(date(2022, 1, 1), date(2022, 12, 31))]
+    assert time_hints("What may she march for?") == []
+    # No such day: the month it names is still a hint.
+    assert time_hints("on 31 February, 2023") == [TimeHint(date(2023, 2, 1), date(2023, 2, 28))]
+    hint = TimeHint(date(2023, 5, 8), date(2023, 5, 8))
+    assert hint.matches(datetime(2023, 5, 9, 1, tzinfo=UTC), timedelta(days=1))
+    assert not hint.matches(datetime(2023, 5, 10, 1, tzinfo=UTC), timedelta(days=1))
+
+
+def test_budget_keeps_rank_order_and_skips_what_does_not_fit() -> None:
+    texts = ["a" * 40, "b" * 400, "c" * 40, "d" * 40, "e" * 40]  # 10, 100, 10, 10, 10 tokens
+    kept, truncated = cut_to_budget(texts, max_results=10, max_tokens=35, size=count_tokens)
+    assert kept == [texts[0], texts[2], texts[3]] and truncated
+    kept, truncated = cut_to_budget(texts, max_results=2, max_tokens=1000, size=count_tokens)
+    assert kept == texts[:2] and truncated
+    kept, truncated = cut_to_budget(texts, max_results=5, max_tokens=1000, size=count_tokens)
+    assert kept == texts and not truncated
+    assert count_tokens("é" * 3) == 2  # six bytes of UTF-8

@@ -1,0 +1,132 @@
+"""Semantic recall end to end: embedders behind the tools, fixed dimensions, and reembed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from embedding_stub import KEY, StubEmbeddings, embeddings_stub
+from support import REPO, call, call_error, connect, in_process_client, server_env, stdio_client, unique
+
+pytestmark = pytest.mark.anyio
+
+MEMORY = "My sister adopted a kitten last spring."
+PARAPHRASE = "Which family member got another cat?"
+OTHERS = ["The quarterly report is due on Friday.", "We repainted the kitchen walls blue."]
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[StubEmbeddings]:
+    with embeddings_stub() as running:
+        yield running
+
+
+def openai(stub: StubEmbeddings, dimensions: int, model: str = "stub") -> dict[str, Any]:
+    """Settings for the `openai` embedder pointed at the stub."""
+    return {
+        "embedder": "openai",
+        "embedding_url": stub.url,
+        "embedding_model": model,
+        "embedding_dimensions": dimensions,
+        "embedding_api_key": KEY,
+    }
+
+
+async def test_a_paraphrase_is_recalled_by_local_and_not_by_none(pg_url: str) -> None:
+    words = lambda text: {w.strip("?.").lower() for w in text.split()}  # noqa: E731
+    assert not words(MEMORY) & words(PARAPHRASE)
+    schema = unique("sem")
+    async with in_process_client(pg_url, schema, embedder="local") as client:
+        for text in (MEMORY, *OTHERS):
+            await call(client, "retain", content=text)
+        found = await call(client, "recall", query=PARAPHRASE)
+    assert found["memories"][0]["text"] == MEMORY and found["memories"][0]["score"] > 0
+    assert all(m["text"] == MEMORY for m in found["memories"])  # the unrelated ones fall below the floor
+    async with in_process_client(pg_url, schema, embedder="none") as client:
+        assert (await call(client, "recall", query=PARAPHRASE))["memories"] == []
+        assert (await call(client, "recall", query="kitten"))["memories"][0]["text"] == MEMORY
+
+
+async def test_openai_compatible_embedder_over_stdio(pg_url: str, stub: StubEmbeddings) -> None:
+    schema = unique("sem")
+    settings = {k: str(v) for k, v in openai(stub, 16).items()}
+    async with stdio_client(server_env(pg_url, default_schema=schema, **settings)) as client:
+        await call(client, "retain", content="Rosa plays the cello on Sundays.", bank="b")
+        await call(client, "retain", content="The boiler was serviced in March.", bank="b")
+        found = await call(client, "recall", query="who plays cello", bank="b")
+        assert found["memories"][0]["text"] == "Rosa plays the cello on Sundays."
+    assert {
+        "model": "stub",
+        "input": ["who plays cello"],
+        "dimensions": 16,
+        "encoding_format": "float",
+    } in stub.requests
+
+    broken = {k: str(v) for k, v in openai(stub, 16, model="stub-broken").items()}
+    async with stdio_client(server_env(pg_url, default_schema=schema, **broken)) as client:
+        text = await call_error(client, "retain", content="This must not be stored.", bank="b")
+        assert text.endswith("the embedding service is busy or failing (HTTP 500); nothing was changed, retry later.")
+        assert "busy or failing" in await call_error(client, "recall", query="cello", bank="b")
+        [bank] = (await call(client, "list_banks"))["banks"]
+        assert bank["memories"] == 2
+
+
+async def test_a_schema_of_another_dimension_is_refused(pg_url: str, stub: StubEmbeddings) -> None:
+    schema = unique("sem")
+    async with in_process_client(pg_url, schema, **openai(stub, 16)) as client:
+        await call(client, "retain", content="Sixteen numbers per vector here.")
+    async with in_process_client(pg_url, schema, **openai(stub, 24)) as client:
+        for tool, arguments in (("recall", {"query": "vector"}), ("retain", {"content": "x"}), ("list_banks", {})):
+            text = await call_error(client, tool, **arguments)
+            assert "holds 16-dimension embeddings" in text and "makes 24-dimension ones" in text
+            assert f"bulkhead reembed --schema {schema}" in text
+    async with in_process_client(pg_url, schema, **openai(stub, 16)) as client:
+        assert (await call(client, "recall", query="vector"))["memories"]
+
+
+async def test_reembed_round_trip(pg_url: str, stub: StubEmbeddings) -> None:
+    schema = unique("sem")
+    texts = ["Rosa plays the cello.", "Omar fixed the red bicycle.", "The boiler was serviced."]
+    async with in_process_client(pg_url, schema, **openai(stub, 16)) as client:
+        for text in texts:
+            await call(client, "retain", content=text)
+    env = server_env(pg_url, **{k: str(v) for k, v in openai(stub, 24).items()})
+    result = subprocess.run(
+        [sys.executable, "-m", "mcp_server", "reembed", "--schema", schema, "--batch-size", "2"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"reembed {schema} [" in result.stderr and "3/3" in result.stderr
+    assert f"schema {schema}: 3 memories embedded by openai-compatible stub (24 dimensions)" in result.stderr
+    assert result.stdout == ""
+    conn = await connect(pg_url)
+    try:
+        table = f'"{schema}".memories'
+        assert (
+            await conn.fetchval(
+                "SELECT atttypmod FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'embedding'", table
+            )
+            == 24
+        )
+        assert await conn.fetchval(f"SELECT count(*) FROM {table} WHERE embedding IS NOT NULL") == 3
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = 'memories_embedding_idx'", schema
+            )
+            == 1
+        )
+    finally:
+        await conn.close()
+    async with in_process_client(pg_url, schema, **openai(stub, 24)) as client:
+        found = await call(client, "recall", query="bicycle fixed")
+        assert found["memories"][0]["text"] == "Omar fixed the red bicycle."
+        await call(client, "retain", content="Added after the reembed.")
+    async with in_process_client(pg_url, schema, **openai(stub, 16)) as client:
+        assert "holds 24-dimension embeddings" in await call_error(client, "recall", query="cello")
