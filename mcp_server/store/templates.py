@@ -55,27 +55,113 @@ def render(template: str, **identifiers: str | int) -> str:
     return re.sub(r"\{(" + names + r")\}", lambda m: str(identifiers[m.group(1)]), template)
 
 
-# The tag and time filters of recall, on memory `m`: $4 tags (all required), $5 since, $6 until.
+# -- recall's candidates ------------------------------------------------------------------------
+# Parameters: $1 bank id, $2 the ranked `to_tsquery` expression, $3 the query vector, $4 tags
+# (all required), $5 since, $6 until, $7 candidates per leg, $8 the query's words (NULL: use
+# them all to pick candidates), $9 the schema's common words (see `common_words`).
+
 _FILTERS = """($4::text[] IS NULL OR m.tags @> $4::text[])
           AND ($5::timestamptz IS NULL OR coalesce(m.occurred_at, m.retained_at) >= $5)
           AND ($6::timestamptz IS NULL OR coalesce(m.occurred_at, m.retained_at) <= $6)"""
-# The candidate pool: the seeds of both legs plus each seed's neighbours within $8 of it.
-_POOL = """seeds AS (SELECT seq FROM lexical UNION SELECT seq FROM semantic),
-        pool AS (
-            SELECT seq FROM seeds
-            UNION
-            SELECT n.seq FROM seeds AS s
-            JOIN {schema}.memories AS sm ON sm.bank_id = $1 AND sm.seq = s.seq
+
+# Ranking every memory that holds a common word is what makes full-text search slow in a large
+# bank, and such a word says little on its own. So when the query has common words, candidates
+# are the memories holding any of its rarer words or all of its words; all are still ranked by
+# the whole query. Small schemas have no common words, and there nothing changes.
+_LEXICAL = (
+    """
+        words AS (
+            SELECT w.lexeme, w.lexeme = ANY($9::text[]) AS common
+            FROM unnest(pg_catalog.tsvector_to_array(pg_catalog.to_tsvector('english'::regconfig, $8))) AS w (lexeme)
+        ),
+        q AS (
+            SELECT pg_catalog.to_tsquery('english'::regconfig, $2) AS ranked,
+                   CASE WHEN NOT EXISTS (SELECT 1 FROM words WHERE common)
+                        THEN pg_catalog.to_tsquery('english'::regconfig, $2)
+                        ELSE pg_catalog.concat_ws(
+                            ' | ',
+                            (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(lexeme), ' | ')
+                             FROM words WHERE NOT common),
+                            (SELECT '(' || pg_catalog.string_agg(pg_catalog.quote_literal(lexeme), ' & ') || ')'
+                             FROM words)
+                        )::tsquery
+                   END AS matched
+        ),
+        lexical AS (
+            SELECT m.seq FROM {schema}.memories AS m, q
+            WHERE m.bank_id = $1 AND m.search @@ q.matched AND """
+    + _FILTERS
+    + """
+            ORDER BY pg_catalog.ts_rank(m.search, q.ranked) DESC, m.seq DESC
+            LIMIT $7
+        ),"""
+)
+
+# Each seed (a candidate of either leg) with its neighbours: the memory retained just after it
+# and the two just before it (the second only as the context of the first). Two index scans per
+# seed; the store works out which row precedes which. `lag` over these rows is each pool row's
+# true predecessor, since that predecessor is always among them.
+_AROUND = """
+        seeds AS (SELECT seq FROM lexical UNION SELECT seq FROM semantic),
+        around AS (
+            SELECT DISTINCT ON (w.seq) w.* FROM seeds AS s
             CROSS JOIN LATERAL (
-                (SELECT p.seq, p.retained_at FROM {schema}.memories AS p
-                 WHERE p.bank_id = $1 AND p.seq < s.seq ORDER BY p.seq DESC LIMIT 1)
+                (SELECT m.* FROM {schema}.memories AS m
+                 WHERE m.bank_id = $1 AND m.seq <= s.seq ORDER BY m.seq DESC LIMIT 3)
                 UNION ALL
-                (SELECT p.seq, p.retained_at FROM {schema}.memories AS p
-                 WHERE p.bank_id = $1 AND p.seq > s.seq ORDER BY p.seq LIMIT 1)
-            ) AS n
-            WHERE n.retained_at BETWEEN sm.retained_at - $8::interval AND sm.retained_at + $8::interval
+                (SELECT m.* FROM {schema}.memories AS m
+                 WHERE m.bank_id = $1 AND m.seq > s.seq ORDER BY m.seq LIMIT 1)
+            ) AS w
+            ORDER BY w.seq
         )"""
-_COLUMNS = """m.id, m.seq, m.text, m.context, m.tags, m.metadata, m.occurred_at, m.retained_at, m.document_id"""
+
+_COLUMNS = (
+    """m.id, m.seq, m.text, m.context, m.tags, m.metadata, m.occurred_at, m.retained_at, m.document_id,
+               m.seq IN (SELECT seq FROM seeds) AS seed,
+               ("""
+    + _FILTERS
+    + """) AS eligible,
+               CASE WHEN m.search @@ q.ranked THEN pg_catalog.ts_rank(m.search, q.ranked) END AS lexical"""
+)
+
+_SEARCH_HYBRID = (
+    "WITH"
+    + _LEXICAL
+    + """
+        semantic AS (
+            SELECT m.seq FROM {schema}.memories AS m
+            WHERE $3::{vector_schema}.vector IS NOT NULL AND m.bank_id = $1 AND m.embedding IS NOT NULL AND """
+    + _FILTERS
+    + """
+            ORDER BY m.embedding OPERATOR({vector_schema}.<=>) $3::{vector_schema}.vector
+            LIMIT $7
+        ),"""
+    + _AROUND
+    + """
+        SELECT """
+    + _COLUMNS
+    + """,
+               1 - (m.embedding OPERATOR({vector_schema}.<=>) $3::{vector_schema}.vector) AS cosine,
+               1 - (m.embedding OPERATOR({vector_schema}.<=>) lag(m.embedding) OVER (ORDER BY m.seq)) AS prev_similarity
+        FROM around AS m, q
+    """
+)
+
+# The same without vectors (no pgvector, or the `none` embedder). $3 is not used; it is named
+# once so that both statements take the same parameters.
+_SEARCH_LEXICAL = (
+    "WITH"
+    + _LEXICAL
+    + """
+        semantic AS (SELECT NULL::bigint AS seq WHERE $3::text IS NOT NULL AND false),"""
+    + _AROUND
+    + """
+        SELECT """
+    + _COLUMNS
+    + """, NULL::float8 AS cosine, NULL::float8 AS prev_similarity
+        FROM around AS m, q
+    """
+)
 
 
 @dataclass(frozen=True)
@@ -113,88 +199,19 @@ class SchemaStatements:
             AS chunk (id, text, embedding, ord)
     """
     # Recall's candidates in one round trip: the best full-text matches, the nearest vectors, and
-    # the memories retained just before and after each of those; for each, its own signals and
-    # those of the memory before it. Fusion happens in `memory.ranking`.
-    search_hybrid: str = (
-        """
-        WITH lexical AS (
-            SELECT m.seq FROM {schema}.memories AS m, pg_catalog.to_tsquery('english'::regconfig, $2) AS q (query)
-            WHERE m.bank_id = $1 AND m.search @@ q.query AND """
-        + _FILTERS
-        + """
-            ORDER BY pg_catalog.ts_rank(m.search, q.query) DESC, m.seq DESC
-            LIMIT $7
-        ),
-        semantic AS (
-            SELECT m.seq FROM {schema}.memories AS m
-            WHERE $3::{vector_schema}.vector IS NOT NULL AND m.bank_id = $1 AND m.embedding IS NOT NULL AND """
-        + _FILTERS
-        + """
-            ORDER BY m.embedding OPERATOR({vector_schema}.<=>) $3::{vector_schema}.vector
-            LIMIT $7
-        ),
-        """
-        + _POOL
-        + """
-        SELECT """
-        + _COLUMNS
-        + """,
-               CASE WHEN m.search @@ q.query THEN pg_catalog.ts_rank(m.search, q.query) END AS lexical,
-               1 - (m.embedding OPERATOR({vector_schema}.<=>) $3::{vector_schema}.vector) AS cosine,
-               prev.seq AS prev_seq,
-               1 - (prev.embedding OPERATOR({vector_schema}.<=>) $3::{vector_schema}.vector) AS prev_cosine,
-               1 - (prev.embedding OPERATOR({vector_schema}.<=>) m.embedding) AS prev_similarity,
-               next.seq AS next_seq
-        FROM pool
-        JOIN {schema}.memories AS m ON m.bank_id = $1 AND m.seq = pool.seq
-        LEFT JOIN pg_catalog.to_tsquery('english'::regconfig, $2) AS q (query) ON true
-        LEFT JOIN LATERAL (
-            SELECT p.seq, p.retained_at, p.embedding FROM {schema}.memories AS p
-            WHERE p.bank_id = $1 AND p.seq < m.seq ORDER BY p.seq DESC LIMIT 1
-        ) AS prev ON prev.retained_at >= m.retained_at - $8::interval
-        LEFT JOIN LATERAL (
-            SELECT p.seq, p.retained_at FROM {schema}.memories AS p
-            WHERE p.bank_id = $1 AND p.seq > m.seq ORDER BY p.seq LIMIT 1
-        ) AS next ON next.retained_at <= m.retained_at + $8::interval
-        WHERE """
-        + _FILTERS
-    )
-    # The same without vectors (no pgvector, or the `none` embedder). $3 is unused but kept so
-    # both statements take the same parameters.
-    search_lexical: str = (
-        """
-        WITH lexical AS (
-            SELECT m.seq FROM {schema}.memories AS m, pg_catalog.to_tsquery('english'::regconfig, $2) AS q (query)
-            WHERE $3::text IS NULL AND m.bank_id = $1 AND m.search @@ q.query AND """
-        + _FILTERS
-        + """
-            ORDER BY pg_catalog.ts_rank(m.search, q.query) DESC, m.seq DESC
-            LIMIT $7
-        ),
-        semantic AS (SELECT NULL::bigint AS seq WHERE false),
-        """
-        + _POOL
-        + """
-        SELECT """
-        + _COLUMNS
-        + """,
-               CASE WHEN m.search @@ q.query THEN pg_catalog.ts_rank(m.search, q.query) END AS lexical,
-               NULL::float8 AS cosine, prev.seq AS prev_seq, NULL::float8 AS prev_cosine,
-               NULL::float8 AS prev_similarity, next.seq AS next_seq
-        FROM pool
-        JOIN {schema}.memories AS m ON m.bank_id = $1 AND m.seq = pool.seq
-        LEFT JOIN pg_catalog.to_tsquery('english'::regconfig, $2) AS q (query) ON true
-        LEFT JOIN LATERAL (
-            SELECT p.seq, p.retained_at FROM {schema}.memories AS p
-            WHERE p.bank_id = $1 AND p.seq < m.seq ORDER BY p.seq DESC LIMIT 1
-        ) AS prev ON prev.retained_at >= m.retained_at - $8::interval
-        LEFT JOIN LATERAL (
-            SELECT p.seq, p.retained_at FROM {schema}.memories AS p
-            WHERE p.bank_id = $1 AND p.seq > m.seq ORDER BY p.seq LIMIT 1
-        ) AS next ON next.retained_at <= m.retained_at + $8::interval
-        WHERE """
-        + _FILTERS
-    )
+    # their neighbours, each with its raw signals. Fusion happens in `memory.ranking`.
+    search_hybrid: str = _SEARCH_HYBRID
+    search_lexical: str = _SEARCH_LEXICAL
+    # The lexemes of the schema's memories found in more than $1 rows, by the planner's statistics
+    # (gathered by ANALYZE, so empty until the table has been analyzed).
+    common_words: str = """
+        SELECT e.elem FROM pg_catalog.pg_stats AS s
+        JOIN pg_catalog.pg_namespace AS n ON n.nspname = s.schemaname
+        JOIN pg_catalog.pg_class AS c ON c.relnamespace = n.oid AND c.relname = s.tablename
+        CROSS JOIN LATERAL unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e (elem, freq)
+        WHERE s.schemaname = $1 AND s.tablename = 'memories' AND s.attname = 'search'
+          AND e.elem IS NOT NULL AND e.freq * greatest(c.reltuples, 0) > $2
+    """
     embedding_dimension: str = """
         SELECT a.atttypmod FROM pg_catalog.pg_attribute AS a
         WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attname = 'embedding' AND NOT a.attisdropped

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import asyncpg
@@ -74,9 +76,52 @@ class NewDocument:
     occurred_at: datetime | None
 
 
+def _candidates(rows: Sequence[asyncpg.Record], window: timedelta) -> list[Candidate]:
+    """Pool rows as candidates, linked to the rows retained just before and after them.
+
+    The rows are ordered by seq and hold every pool row's true predecessor (see the template),
+    so a row's predecessor is the row before it; it counts when retained within `window`.
+    """
+    linked = {
+        row["seq"]: before for before, row in pairwise(rows) if row["retained_at"] - before["retained_at"] <= window
+    }
+    pool: set[int] = set()
+    for index, row in enumerate(rows):
+        if row["seed"]:
+            pool.add(row["seq"])
+            if row["seq"] in linked:
+                pool.add(rows[index - 1]["seq"])
+            if index + 1 < len(rows) and rows[index + 1]["seq"] in linked:
+                pool.add(rows[index + 1]["seq"])
+    prev = {seq: before for seq, before in linked.items() if seq in pool}
+    following = {before["seq"]: seq for seq, before in prev.items()}
+    candidates = []
+    for row in rows:
+        seq = row["seq"]
+        if seq not in pool or not row["eligible"]:
+            continue
+        before = prev.get(seq)
+        candidates.append(
+            Candidate(
+                memory=StoredMemory(**{name: row[name] for name in _MEMORY_FIELDS}),
+                lexical=row["lexical"],
+                cosine=row["cosine"],
+                prev_seq=before["seq"] if before is not None else None,
+                prev_cosine=before["cosine"] if before is not None else None,
+                prev_similarity=row["prev_similarity"] if before is not None else None,
+                next_seq=following.get(seq),
+            )
+        )
+    return candidates
+
+
 def as_vectors(vectors: Sequence[Any]) -> list[Vector]:
     """Wrap vectors for a `vector[]` parameter (a bare array would read as a 2-D array)."""
     return [v if isinstance(v, Vector) else Vector(v) for v in vectors]
+
+
+# Seconds a schema's common words are kept: they drift slowly, with the statistics behind them.
+COMMON_WORDS_TTL = 300.0
 
 
 class UnknownBankError(LookupError):
@@ -95,6 +140,7 @@ class TenantStore:
         self.schema = schema
         self.vector_schema = vector_schema
         self.sql = SchemaStatements.for_schema(schema, **({"vector_schema": vector_schema} if vector_schema else {}))
+        self._common_words: dict[int, tuple[float, frozenset[str]]] = {}
 
     @property
     def has_vectors(self) -> bool:
@@ -154,8 +200,14 @@ class TenantStore:
         until: datetime | None,
         per_leg: int,
         neighbour_window: timedelta,
+        words: str | None = None,
+        common_words: Sequence[str] = (),
     ) -> list[Candidate]:
-        """Recall's candidates: up to `per_leg` best by full-text rank and by vector, plus neighbours."""
+        """Recall's candidates: up to `per_leg` best by full-text rank and by vector, plus neighbours.
+
+        With `words` (the query's words) given, full-text search picks candidates by the ones that
+        are not `common_words` (see the template).
+        """
         hybrid = vector is not None and self.has_vectors
         async with self.transaction() as conn:
             bank_id = await self._bank_id(conn, bank)
@@ -168,20 +220,21 @@ class TenantStore:
                 since,
                 until,
                 per_leg,
-                neighbour_window,
+                words,
+                list(common_words),
             )
-        return [
-            Candidate(
-                memory=StoredMemory(**{name: row[name] for name in _MEMORY_FIELDS}),
-                lexical=row["lexical"],
-                cosine=row["cosine"],
-                prev_seq=row["prev_seq"],
-                prev_cosine=row["prev_cosine"],
-                prev_similarity=row["prev_similarity"],
-                next_seq=row["next_seq"],
-            )
-            for row in rows
-        ]
+        return _candidates(rows, neighbour_window)
+
+    async def common_words(self, rows: int) -> frozenset[str]:
+        """Lexemes in more than `rows` memories of the schema; read at most every few minutes."""
+        now = time.monotonic()
+        cached = self._common_words.get(rows)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        async with self.transaction() as conn:
+            found = frozenset(r["elem"] for r in await conn.fetch(self.sql.common_words, self.schema, rows))
+        self._common_words[rows] = (now + COMMON_WORDS_TTL, found)
+        return found
 
     async def ensure_bank_exists(self, bank: str) -> None:
         """Raise `UnknownBankError` unless the bank exists."""
