@@ -55,9 +55,11 @@ async def test_local_concurrent_calls_each_get_their_own_vectors(local: LocalEmb
         assert float(results[i] @ expected[i]) > 0.999
 
 
-async def test_local_query_cache_returns_the_same_read_only_vector(local: LocalEmbedder) -> None:
-    first = await local.embed_query("where are my keys")
-    assert await local.embed_query("where are my keys") is first
+async def test_local_query_cache_is_per_namespace_and_read_only(local: LocalEmbedder) -> None:
+    first = await local.embed_query("where are my keys", namespace="tenant_a")
+    assert await local.embed_query("where are my keys", namespace="tenant_a") is first
+    other = await local.embed_query("where are my keys", namespace="tenant_b")
+    assert other is not first and float(other @ first) > 0.999
     assert not first.flags.writeable
 
 

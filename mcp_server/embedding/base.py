@@ -34,8 +34,12 @@ class Embedder(Protocol):
         """One vector per text, in order; batched however the embedder likes."""
         ...
 
-    async def embed_query(self, text: str) -> Vector:
-        """The vector of one query; repeated queries may be served from a cache."""
+    async def embed_query(self, text: str, *, namespace: str = "") -> Vector:
+        """The vector of one query; a repeated query of the same `namespace` may come from a cache.
+
+        Callers pass their tenant as the namespace, so that how fast a query is answered never
+        tells one tenant what another asked.
+        """
         ...
 
     async def aclose(self) -> None:
@@ -55,22 +59,24 @@ class QueryCache:
     """A least-recently-used map from query text to its vector.
 
     Agents often ask the same thing twice in a session (recall, then reflect on it); a hit saves
-    a model run or an HTTP round trip. Vectors are read-only so a cached one cannot be changed.
+    a model run or an HTTP round trip. Entries are kept per namespace (tenant), so a hit never
+    reveals another tenant's query. Vectors are read-only so a cached one cannot be changed.
     """
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
-        self._entries: OrderedDict[str, Vector] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], Vector] = OrderedDict()
 
-    async def get(self, text: str, compute: Callable[[str], Awaitable[Vector]]) -> Vector:
-        """The cached vector of `text`, or `compute(text)` remembered for next time."""
-        found = self._entries.get(text)
+    async def get(self, namespace: str, text: str, compute: Callable[[str], Awaitable[Vector]]) -> Vector:
+        """The cached vector of `text` in `namespace`, or `compute(text)` remembered for next time."""
+        key = (namespace, text)
+        found = self._entries.get(key)
         if found is not None:
-            self._entries.move_to_end(text)
+            self._entries.move_to_end(key)
             return found
         vector = await compute(text)
         vector.setflags(write=False)
-        self._entries[text] = vector
+        self._entries[key] = vector
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)
         return vector

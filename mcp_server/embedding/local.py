@@ -175,11 +175,11 @@ class LocalEmbedder:
             raise EmbeddingError("the local embedding model failed on this text; nothing was changed.")
         return item.vectors
 
-    async def embed_query(self, text: str) -> Vector:
+    async def embed_query(self, text: str, *, namespace: str = "") -> Vector:
         async def compute(query: str) -> Vector:
             return (await self.embed_documents([query]))[0]
 
-        return await self._cache.get(text, compute)
+        return await self._cache.get(namespace, text, compute)
 
     async def aclose(self) -> None:
         self._model = None

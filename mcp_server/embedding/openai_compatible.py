@@ -61,11 +61,11 @@ class OpenAICompatibleEmbedder:
             vectors.extend(await self._request(list(texts[start : start + REQUEST_BATCH])))
         return vectors
 
-    async def embed_query(self, text: str) -> Vector:
+    async def embed_query(self, text: str, *, namespace: str = "") -> Vector:
         async def compute(query: str) -> Vector:
             return (await self._request([query]))[0]
 
-        return await self._cache.get(text, compute)
+        return await self._cache.get(namespace, text, compute)
 
     async def aclose(self) -> None:
         await self._client.aclose()

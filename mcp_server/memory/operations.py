@@ -123,7 +123,7 @@ async def recall(
     vector = None
     if embedder is not None and store.has_vectors:
         try:
-            vector = await embedder.embed_query(text)
+            vector = await embedder.embed_query(text, namespace=store.schema)
         except EmbeddingError as exc:
             raise EmbeddingFailedError(str(exc)) from None
     words = pruning_words(text)
