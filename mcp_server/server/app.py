@@ -9,6 +9,7 @@ from mcp.server.mcpserver import MCPServer
 
 from mcp_server import __version__
 from mcp_server.config import Settings
+from mcp_server.server.calls import BulkheadServer
 from mcp_server.server.runtime import Runtime, open_runtime
 from mcp_server.server.tools import register_tools
 from mcp_server.tenancy import Tenant, TenantDirectory
@@ -30,7 +31,7 @@ def build_server(
         async with open_runtime(settings, directory, stdio_tenant=stdio_tenant) as runtime:
             yield runtime
 
-    server: MCPServer[Runtime] = MCPServer(
+    server: MCPServer[Runtime] = BulkheadServer(
         "bulkhead",
         title="Bulkhead memory",
         version=__version__,

@@ -2,6 +2,7 @@
 
 from mcp_server.store.provisioning import Provisioner
 from mcp_server.store.registry import StoreRegistry
+from mcp_server.store.roles import ProvisioningError
 from mcp_server.store.tenant_store import (
     BankSummary,
     NewDocument,
@@ -14,6 +15,7 @@ __all__ = [
     "BankSummary",
     "NewDocument",
     "Provisioner",
+    "ProvisioningError",
     "StoreRegistry",
     "StoredMemory",
     "TenantStore",
