@@ -61,11 +61,12 @@ def stdio_tenant(settings: Settings, directory: TenantDirectory) -> Tenant:
 
 def serve(args: argparse.Namespace) -> None:
     """Serve MCP over stdio for the tenant of `BULKHEAD_API_KEY`."""
-    from mcp_server.server.app import build_server
-
     settings, directory = _load()
     configure_logging(settings.log_level)
     tenant = stdio_tenant(settings, directory)
+    # Imported only now, so that a wrong key is refused before the MCP machinery loads.
+    from mcp_server.server.app import build_server
+
     logger.info("serving stdio for tenant %s", tenant.label)
     server = build_server(settings, directory, stdio_tenant=tenant)
     anyio.run(server.run_stdio_async)
