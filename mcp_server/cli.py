@@ -60,9 +60,16 @@ def stdio_tenant(settings: Settings, directory: TenantDirectory) -> Tenant:
 
 
 def serve(args: argparse.Namespace) -> None:
-    """Serve MCP over stdio for the tenant of `BULKHEAD_API_KEY`."""
+    """Serve MCP over stdio for the tenant of `BULKHEAD_API_KEY`, or over HTTP for every key."""
     settings, directory = _load()
     configure_logging(settings.log_level)
+    # Plain `bulkhead` parses no serve options: it serves stdio.
+    if getattr(args, "transport", "stdio") == "http":
+        serve_http(
+            settings, directory, host=args.host or settings.host, port=settings.port if args.port is None else args.port
+        )
+        return
+
     tenant = stdio_tenant(settings, directory)
     # Imported only now, so that a wrong key is refused before the MCP machinery loads.
     from mcp_server.server.app import build_server
@@ -70,6 +77,33 @@ def serve(args: argparse.Namespace) -> None:
     logger.info("serving stdio for tenant %s", tenant.label)
     server = build_server(settings, directory, stdio_tenant=tenant)
     anyio.run(server.run_stdio_async)
+
+
+def serve_http(settings: Settings, directory: TenantDirectory, *, host: str, port: int) -> None:
+    """Serve streamable HTTP and SSE; refuse a non-loopback address without auth unless told to."""
+    from mcp_server.server import http
+    from mcp_server.server.lifecycle import bind
+
+    if not directory.auth_enabled and not http.is_loopback(host):
+        if not settings.auth_disabled:
+            raise StartupError(
+                f"refusing to serve on {host} without auth: set BULKHEAD_TENANT_KEY_MAP or "
+                "BULKHEAD_TENANT_KEY_FILE, or set BULKHEAD_AUTH_DISABLED=true to let anyone who can reach "
+                f"it use schema {directory.default.schema}"
+            )
+        logger.warning(
+            "auth is disabled on %s: anyone who can reach it reads and writes schema %s",
+            host,
+            directory.default.schema,
+        )
+    if not 0 <= port <= 65535:
+        raise StartupError(f"--port {port} is not a TCP port (0-65535)")
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    with sock:
+        anyio.run(lambda: http.serve_http(settings, directory, sock, host=host))
 
 
 def migrate(args: argparse.Namespace) -> None:
@@ -134,7 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
 
     serve_parser = commands.add_parser("serve", help="serve MCP (the default command)")
-    serve_parser.add_argument("--transport", choices=["stdio"], default="stdio", help="transport (default: stdio)")
+    serve_parser.add_argument(
+        "--transport",
+        choices=["stdio", "http"],
+        default="stdio",
+        help="stdio (default), or http: streamable HTTP at /mcp and SSE at /sse from one process",
+    )
+    serve_parser.add_argument("--host", help="HTTP address to listen on (default: BULKHEAD_HOST, 127.0.0.1)")
+    serve_parser.add_argument("--port", type=int, help="HTTP port; 0 picks a free one (default: BULKHEAD_PORT, 8000)")
     serve_parser.set_defaults(handler=serve)
 
     migrate_parser = commands.add_parser("migrate", help="apply database migrations now")
@@ -158,20 +199,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+FATAL_ERRORS = (StartupError, DatabaseUnavailableError, EmbeddedDatabaseError, ProvisioningError)
+
+
+def _fatal(exc: BaseException) -> BaseException | None:
+    """The start-up error inside `exc`, unwrapping the exception groups of task groups."""
+    if isinstance(exc, FATAL_ERRORS):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _fatal(inner)
+            if found is not None:
+                return found
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `bulkhead` command; returns the exit code."""
     args = build_parser().parse_args(argv)
     handler = getattr(args, "handler", serve)
-    if not hasattr(args, "transport"):
-        args.transport = "stdio"
     try:
         handler(args)
-    except StartupError as exc:
-        print(f"bulkhead: {exc}", file=sys.stderr)
-        return 2
-    except (DatabaseUnavailableError, EmbeddedDatabaseError, ProvisioningError) as exc:
-        print(f"bulkhead: {exc}", file=sys.stderr)
-        return 3
     except KeyboardInterrupt:
         return 130
+    except BaseException as exc:
+        fatal = _fatal(exc)
+        if fatal is None:
+            raise
+        print(f"bulkhead: {fatal}", file=sys.stderr)
+        return 2 if isinstance(fatal, StartupError) else 3
     return 0

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     pool_min_size: int = Field(default=1, ge=0, le=100)
     pool_max_size: int = Field(default=10, ge=1, le=500)
     log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_url: str | None = None
+    http_stateless: bool = False
+    session_idle_timeout: float = Field(default=1800.0, gt=0, le=7 * 24 * 3600)
+    shutdown_timeout: float = Field(default=10.0, ge=0, le=600)
 
     @field_validator("log_level")
     @classmethod
@@ -39,6 +45,16 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        url = value.strip().rstrip("/")
+        if not url.startswith(("http://", "https://")) or "?" in url or "#" in url:
+            raise ValueError("must be an http:// or https:// URL without query or fragment")
+        return url
 
     @property
     def auth_configured(self) -> bool:

@@ -101,6 +101,8 @@ def parse_key_map(text: str) -> list[tuple[bytes, str]]:
         hashed = re.match(r"sha256:[0-9a-fA-F]{64}:", entry)
         if hashed:
             key, schema = entry[: hashed.end() - 1], entry[hashed.end() :]
+        elif entry.lower().startswith("sha256:"):
+            raise TenancyError(f"{where}: a hashed key must be 'sha256:' followed by 64 hex digits, then ':SCHEMA'")
         elif ":" in entry:
             key, schema = entry.split(":", 1)
         else:

@@ -84,3 +84,16 @@ def internals_in(text: str, *echoed: str) -> list[str]:
         if value:
             text = text.replace(value, "").replace(repr(value), "")
     return INTERNALS.findall(text)
+
+
+@asynccontextmanager
+async def in_process_client(pg_url: str, schema: str, **settings: Any) -> AsyncIterator[Client]:
+    """An MCP client connected in-process (no JSON framing) to a server bound to `schema`."""
+    from mcp_server.config import load_settings
+    from mcp_server.server.app import build_server
+    from mcp_server.tenancy import TenantDirectory
+
+    loaded = load_settings(_env_file=None, database_url=pg_url, default_schema=schema, **settings)
+    directory = TenantDirectory.from_settings(loaded)
+    async with Client(build_server(loaded, directory, stdio_tenant=directory.default)) as client:
+        yield client

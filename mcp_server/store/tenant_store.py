@@ -85,6 +85,10 @@ class TenantStore:
         ids = [uuid.uuid4() for _ in document.chunks]
         async with self.transaction() as conn:
             bank_id = await conn.fetchval(self.sql.ensure_bank, bank)
+            if bank_id is None:
+                # A concurrent retain created the bank: our insert waited for it to commit and did
+                # nothing, and this statement's snapshot predates that commit. A new one sees it.
+                bank_id = await self._bank_id(conn, bank)
             # The upsert locks the document row, so concurrent re-retains of one id serialise.
             await conn.execute(self.sql.upsert_document, bank_id, document.document_id)
             await conn.execute(self.sql.delete_document_memories, bank_id, document.document_id)

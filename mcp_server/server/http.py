@@ -1,0 +1,125 @@
+"""The HTTP transports in one process: streamable HTTP at /mcp, SSE at /sse (+ /messages/), /healthz.
+
+Both transports come from the MCP SDK, with its bearer-auth middleware in front when auth is on;
+this module composes them into one Starlette app that shares one runtime (one pool), and runs it
+on uvicorn until a signal stops it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, nullcontext
+
+import uvicorn
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from mcp_server.config import MIB, Settings
+from mcp_server.server.app import build_server
+from mcp_server.server.auth import KeyVerifier, auth_settings
+from mcp_server.server.lifecycle import STREAMS_CLOSE_TIMEOUT, GracefulServer, InFlightCalls
+from mcp_server.server.runtime import Runtime, open_runtime
+from mcp_server.tenancy import TenantDirectory
+
+logger = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+SSE_PATH = "/sse"
+MESSAGE_PATH = "/messages/"
+HEALTH_PATH = "/healthz"
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback addresses: only this machine can connect."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def local_url(host: str, port: int) -> str:
+    """`http://host:port`, with an IPv6 address in brackets."""
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def base_url(settings: Settings, host: str, port: int) -> str:
+    """The URL clients reach the server at: `BULKHEAD_PUBLIC_URL`, else the listening address."""
+    return settings.public_url or local_url(host, port)
+
+
+async def healthz(_: Request) -> JSONResponse:
+    """Liveness, without auth; says nothing about tenants."""
+    return JSONResponse({"status": "ok"})
+
+
+def build_http_app(
+    settings: Settings, directory: TenantDirectory, runtime: Runtime, *, host: str, port: int, in_flight: InFlightCalls
+) -> Starlette:
+    """The Starlette app serving both transports over the already-open `runtime`."""
+    auth = verifier = None
+    if directory.auth_enabled:
+        verifier = KeyVerifier(directory)
+        auth = auth_settings(base_url(settings, host, port))
+    server = build_server(
+        settings,
+        directory,
+        runtime=lambda: nullcontext(runtime),
+        auth=auth,
+        token_verifier=verifier,
+        middleware=[in_flight],
+    )
+    # A retain of the largest allowed content must not be refused before it is read.
+    body_limit = max(DEFAULT_MAX_REQUEST_BODY_SIZE, 2 * settings.max_content_bytes + MIB)
+    # `host` turns on the SDK's DNS-rebinding protection when serving on loopback.
+    streamable = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        stateless_http=settings.http_stateless,
+        session_idle_timeout=settings.session_idle_timeout,
+        max_request_body_size=body_limit,
+        host=host,
+    )
+    sse = server.sse_app(sse_path=SSE_PATH, message_path=MESSAGE_PATH, max_request_body_size=body_limit, host=host)
+
+    routes: list[BaseRoute] = list(streamable.routes)
+    taken = {getattr(route, "path", None) for route in routes}
+    # The SSE app repeats the protected-resource metadata route; keep one of each path.
+    routes += [route for route in sse.routes if getattr(route, "path", None) not in taken]
+    routes.append(Route(HEALTH_PATH, healthz, methods=["GET"]))
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with server.session_manager.run():
+            yield
+
+    # Both SDK apps carry the same bearer-auth middleware; it authenticates, the routes require.
+    return Starlette(routes=routes, middleware=streamable.user_middleware, lifespan=lifespan)
+
+
+async def serve_http(settings: Settings, directory: TenantDirectory, sock: socket.socket, *, host: str) -> None:
+    """Serve on the listening `sock` until SIGTERM or SIGINT; then drain and close the pool."""
+    port = sock.getsockname()[1]
+    async with open_runtime(settings, directory) as runtime:
+        in_flight = InFlightCalls()
+        app = build_http_app(settings, directory, runtime, host=host, port=port, in_flight=in_flight)
+        config = uvicorn.Config(
+            app,
+            log_config=None,  # Bulkhead's own logging: stderr, one format
+            log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=int(STREAMS_CLOSE_TIMEOUT),
+            server_header=False,
+        )
+        auth = "bearer keys required" if directory.auth_enabled else f"auth off, schema {directory.default.schema}"
+        logger.info(
+            "listening on %s: streamable HTTP at %s, SSE at %s (%s)", local_url(host, port), MCP_PATH, SSE_PATH, auth
+        )
+        await GracefulServer(config, in_flight, settings.shutdown_timeout).serve(sockets=[sock])
+    logger.info("stopped")

@@ -1,0 +1,134 @@
+"""The store and its migrations against real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import anyio
+import asyncpg
+import pytest
+from support import unique
+
+from mcp_server.config import load_settings
+from mcp_server.db.migrations import load_migrations
+from mcp_server.db.pool import create_pool
+from mcp_server.store import NewDocument, Provisioner, StoreRegistry, TenantStore, UnknownBankError
+from mcp_server.store.templates import SchemaStatements, render
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def pool(pg_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(load_settings(_env_file=None, database_url=pg_url))
+    yield pool
+    await pool.close()
+
+
+async def provisioned_store(pool: asyncpg.Pool) -> TenantStore:
+    provisioner = Provisioner(pool)
+    await provisioner.bootstrap()
+    return await StoreRegistry(pool, provisioner).for_schema(unique("s"))
+
+
+def document(document_id: str, *chunks: str, **fields: object) -> NewDocument:
+    return NewDocument(
+        document_id=document_id,
+        chunks=list(chunks),
+        context=fields.get("context"),  # type: ignore[arg-type]
+        tags=fields.get("tags", []),  # type: ignore[arg-type]
+        metadata=fields.get("metadata", {}),  # type: ignore[arg-type]
+        occurred_at=fields.get("occurred_at"),  # type: ignore[arg-type]
+    )
+
+
+def test_statements_are_rendered_for_a_quoted_valid_schema_only() -> None:
+    statements = SchemaStatements.for_schema("tenant_a")
+    assert '"tenant_a".memories' in statements.search_lexical
+    assert "{schema}" not in "".join(vars(statements).values())
+    assert render("DEFAULT '{}' ON {schema}", schema='"s"') == "DEFAULT '{}' ON \"s\""
+    for bad in ('x"; DROP SCHEMA public; --', "Tenant", "pg_catalog", ""):
+        with pytest.raises(ValueError):
+            SchemaStatements.for_schema(bad)
+
+
+def test_migrations_are_numbered_and_carry_their_requirements() -> None:
+    migrations = load_migrations()
+    assert [m.version for m in migrations] == sorted({m.version for m in migrations})
+    assert migrations[0].requires == frozenset()
+    assert any("vector" in m.requires for m in migrations)
+
+
+async def test_provisioning_twice_at_once_applies_each_migration_once(pool: asyncpg.Pool, pg_url: str) -> None:
+    schema = unique("race")
+    other = await create_pool(load_settings(_env_file=None, database_url=pg_url))
+    try:
+        first, second = Provisioner(pool), Provisioner(other)
+        await first.bootstrap()
+        await second.bootstrap()
+        async with anyio.create_task_group() as group:
+            group.start_soon(first.provision, schema)
+            group.start_soon(second.provision, schema)
+        versions = await pool.fetch(f'SELECT version FROM "{schema}".schema_migrations ORDER BY version')
+        assert [r["version"] for r in versions] == [m.version for m in load_migrations()]
+        # A new process finds nothing left to do.
+        third = Provisioner(other)
+        await third.bootstrap()
+        await third.provision(schema)
+        assert await pool.fetchval(f'SELECT count(*) FROM "{schema}".schema_migrations') == len(versions)
+    finally:
+        await other.close()
+
+
+async def test_memories_table_has_search_and_vector_columns(pool: asyncpg.Pool) -> None:
+    store = await provisioned_store(pool)
+    columns = {
+        r["column_name"]: r["udt_name"]
+        for r in await pool.fetch(
+            "SELECT column_name, udt_name FROM information_schema.columns WHERE table_schema = $1 "
+            "AND table_name = 'memories'",
+            store.schema,
+        )
+    }
+    assert columns["search"] == "tsvector"
+    assert columns["embedding"] == "vector"
+
+
+async def test_retain_replaces_a_document_atomically(pool: asyncpg.Pool) -> None:
+    store = await provisioned_store(pool)
+    when = datetime(2024, 5, 8, 13, 45, 30, 123456, tzinfo=UTC)
+    first = await store.retain(
+        "bank",
+        document("doc", "one alpha", "two alpha", tags=["x"], metadata={"k": [1, {"v": None}]}, occurred_at=when),
+    )
+    found = await store.search_lexical("bank", "alpha", tags=None, since=None, until=None, limit=10)
+    assert {m.id for m in found} == set(first)
+    assert all(m.metadata == {"k": [1, {"v": None}]} and m.occurred_at == when and m.tags == ["x"] for m in found)
+
+    # A replacement that fails half-way (the insert is refused after the delete ran) changes nothing.
+    with pytest.raises(asyncpg.DataError):
+        await store.retain("bank", document("doc", "three alpha", occurred_at="not a datetime"))
+    found = await store.search_lexical("bank", "alpha", tags=None, since=None, until=None, limit=10)
+    assert {m.id for m in found} == set(first)
+
+    second = await store.retain("bank", document("doc", "four alpha"))
+    found = await store.search_lexical("bank", "alpha", tags=None, since=None, until=None, limit=10)
+    assert [m.id for m in found] == second
+    [summary] = await store.list_banks()
+    assert (summary.name, summary.memories, summary.documents) == ("bank", 1, 1)
+
+
+async def test_unknown_banks_and_foreign_ids(pool: asyncpg.Pool) -> None:
+    store = await provisioned_store(pool)
+    with pytest.raises(UnknownBankError):
+        await store.search_lexical("missing", "x", tags=None, since=None, until=None, limit=1)
+    with pytest.raises(UnknownBankError):
+        await store.forget_memories("missing", [uuid.uuid4()])
+    ids = await store.retain("bank", document("doc", "kept"))
+    assert await store.forget_memories("bank", [uuid.uuid4()]) == 0
+    assert await store.forget_document("bank", "other-doc") == 0
+    assert await store.forget_memories("bank", ids) == 1
+    [summary] = await store.list_banks()
+    assert (summary.memories, summary.documents) == (0, 0)
