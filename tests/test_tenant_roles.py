@@ -290,3 +290,40 @@ async def test_an_ordinary_login_role_with_createrole_provisions_and_serves(pg_u
             assert await conn.fetchval("SELECT current_user") == tenant_role_name(schema)
     finally:
         await ordinary.close()
+
+
+async def test_a_login_without_createrole_uses_the_roles_an_operator_made(pg_url: str, pool: asyncpg.Pool) -> None:
+    """The README's recipe for a login that may not create roles, and the message when it is not followed."""
+    await provisioned(pool)
+    login, password = unique("bh_plain"), secrets.token_hex(12)
+    prepared, missing = unique("prepared"), unique("missing")
+    role = tenant_role_name(prepared)
+    async with pool.acquire() as conn:
+        if not await conn.fetchval("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user"):
+            pytest.skip("creating a login role for this test needs a superuser connection")
+        await conn.execute(f"CREATE ROLE \"{login}\" LOGIN PASSWORD '{password}'")
+        await conn.execute(f'CREATE ROLE "{role}" NOLOGIN NOINHERIT')
+        await conn.execute(f'GRANT "{role}" TO "{login}"')
+        await conn.execute(f'CREATE SCHEMA "{prepared}" AUTHORIZATION "{role}"')
+    plain = await create_pool(
+        Settings(database_url=_with_user(pg_url, login, password), pool_min_size=0, pool_max_size=2)
+    )
+    try:
+        provisioner = await provisioned(plain, prepared)
+        store = TenantStore(plain, prepared)
+        await retain(
+            store,
+            content="Stored through a role the operator made.",
+            bank="notes",
+            context=None,
+            occurred_at=None,
+            tags=None,
+            document_id=None,
+            metadata=None,
+            max_content_bytes=1024,
+        )
+        assert [b.name for b in await store.list_banks()] == ["notes"]
+        with pytest.raises(ProvisioningError, match=r"may not create role .*CREATEROLE"):
+            await provisioner.provision(missing)
+    finally:
+        await plain.close()
