@@ -8,11 +8,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from support import unique
+from support import call_error, in_process_client, unique
 
 from mcp_server.config import Settings
 from mcp_server.db.pool import create_pool
 from mcp_server.memory import recall, retain
+from mcp_server.server.tools import UNPREPARED
 from mcp_server.store import Provisioner, ProvisioningError, TenantStore
 from mcp_server.tenancy import TenancyError, tenant_role_name
 
@@ -170,6 +171,16 @@ async def test_a_role_that_can_log_in_is_refused_as_a_tenant_role(pool: asyncpg.
         await provisioner.provision(schema)
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", schema) is None
+
+
+async def test_a_tool_call_on_a_schema_that_cannot_be_prepared_is_one_sentence(pg_url: str, pool: asyncpg.Pool) -> None:
+    schema = unique("unprepared")
+    async with pool.acquire() as conn:
+        await conn.execute(f'CREATE ROLE "{tenant_role_name(schema)}" LOGIN')
+    async with in_process_client(pg_url, schema) as client:
+        text = await call_error(client, "retain", content="Never stored.")
+        assert text == f"Error executing tool retain: {UNPREPARED}"
+        assert await call_error(client, "list_banks") == f"Error executing tool list_banks: {UNPREPARED}"
 
 
 async def test_a_tenant_role_that_is_a_member_of_another_role_is_refused(pool: asyncpg.Pool) -> None:
