@@ -41,8 +41,8 @@ def describe_invalid_arguments(tool: str, error: ValidationError) -> str:
 
 
 class BulkheadServer(MCPServer[Runtime]):
-    """MCPServer whose argument-validation errors read as one sentence, without echoing input,
-    and whose every tool call leaves one log line (`calls.logged_call`)."""
+    """MCPServer whose argument errors read as one sentence without echoing input, and whose
+    every tool call leaves one log line (`calls.logged_call`)."""
 
     _tool_names: frozenset[str] | None = None
 

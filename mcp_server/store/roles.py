@@ -44,14 +44,7 @@ async def prepare_tenant_schema(conn: asyncpg.Connection, schema: str, statement
                 f"the database login cannot take on role {role}: grant it with "
                 f"GRANT {quote_identifier(role)} TO <login role>, or run Bulkhead as a role with CREATEROLE"
             ) from None
-    try:
-        async with conn.transaction():
-            await _own_schema(conn, schema, role, statements)
-    except asyncpg.InsufficientPrivilegeError:
-        raise ProvisioningError(
-            f"schema {schema} exists and the database login cannot hand it to role {role}: run "
-            f"ALTER SCHEMA {quote_identifier(schema)} OWNER TO {quote_identifier(role)} as its owner"
-        ) from None
+    await _own_schema(conn, schema, role, statements)
 
 
 async def _ensure_role(conn: asyncpg.Connection, role: str, statements: SchemaStatements) -> None:
@@ -78,22 +71,58 @@ async def _ensure_role(conn: asyncpg.Connection, role: str, statements: SchemaSt
 
 
 async def _own_schema(conn: asyncpg.Connection, schema: str, role: str, statements: SchemaStatements) -> None:
+    quoted_schema, quoted_role = quote_identifier(schema), quote_identifier(role)
     owner = await conn.fetchval(sql.SCHEMA_OWNER, schema)
     if schema == SHARED_SCHEMA:
         # has_schema_privilege is true if any one listed privilege is held, so ask for each.
         for privilege in ("USAGE", "CREATE"):
             if not await conn.fetchval(sql.SCHEMA_PRIVILEGE, role, schema, privilege):
-                await conn.execute(statements.share_schema_with_role)
+                await _as_login(
+                    conn,
+                    statements.share_schema_with_role,
+                    f"the database login cannot let role {role} use schema public: run GRANT USAGE, CREATE ON "
+                    f"SCHEMA public TO {quoted_role} as the database owner, or set BULKHEAD_DEFAULT_SCHEMA to "
+                    "a schema of Bulkhead's own",
+                )
                 break
     elif owner is None:
-        await conn.execute(statements.create_schema)
+        await _as_login(
+            conn,
+            statements.create_schema,
+            f"the database login may not create schema {schema}: grant it CREATE on the database, or run "
+            f"CREATE SCHEMA {quoted_schema} AUTHORIZATION {quoted_role}",
+        )
     elif owner != role:
-        await conn.execute(statements.adopt_schema)
+        await _as_login(
+            conn,
+            statements.adopt_schema,
+            f"schema {schema} exists and the database login cannot hand it to role {role}: run "
+            f"ALTER SCHEMA {quoted_schema} OWNER TO {quoted_role} as its owner",
+        )
     if schema != SHARED_SCHEMA:
-        await conn.execute(statements.revoke_schema_from_public)
+        await _as_login(
+            conn,
+            statements.revoke_schema_from_public,
+            f"the database login cannot take PUBLIC's rights on schema {schema} away: run "
+            f"REVOKE ALL ON SCHEMA {quoted_schema} FROM PUBLIC as its owner",
+        )
     if await conn.fetch(sql.TABLES_NOT_OWNED, schema, role, list(sql.TENANT_TABLES)):
-        await conn.execute(statements.adopt_tables)
+        await _as_login(
+            conn,
+            statements.adopt_tables,
+            f"Bulkhead's tables in schema {schema} belong to another role and the database login cannot "
+            f"hand them to role {role}; run ALTER TABLE ... OWNER TO {quoted_role} for each as their owner",
+        )
         logger.info("schema %s: handed Bulkhead's tables to role %s", schema, role)
+
+
+async def _as_login(conn: asyncpg.Connection, statement: str, refusal: str) -> None:
+    """Run a statement that needs the login's privileges; `refusal` tells the operator what to do."""
+    try:
+        async with conn.transaction():
+            await conn.execute(statement)
+    except asyncpg.InsufficientPrivilegeError:
+        raise ProvisioningError(refusal) from None
 
 
 async def share_extension_schema(conn: asyncpg.Connection, vector_schema: str) -> bool:
