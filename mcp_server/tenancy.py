@@ -16,6 +16,10 @@ from pathlib import Path
 from mcp_server.config import Settings
 
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# PostgreSQL truncates identifiers to 63 bytes; schema and role names here are ASCII.
+MAX_IDENTIFIER_BYTES = 63
+ROLE_PREFIX = "bulkhead_t_"
+HASHED_ROLE_PREFIX = "bulkhead_th_"
 HASHED_KEY = re.compile(r"sha256:([0-9a-fA-F]{64})")
 
 
@@ -41,6 +45,21 @@ def validate_schema_name(name: str) -> str:
     if name.startswith("pg_") or name == "information_schema":
         raise TenancyError(f"schema name {name!r} is reserved by PostgreSQL")
     return name
+
+
+def tenant_role_name(schema: str) -> str:
+    """The NOLOGIN role that owns `schema` and runs its transactions.
+
+    `bulkhead_t_<schema>` when that fits in 63 bytes (schemas of up to 52 characters); longer
+    schemas get `bulkhead_th_<first 34 characters>_<16 hex digits of SHA-256(schema)>`. The two
+    prefixes differ at their 11th character, so a short name never equals a hashed one.
+    """
+    validate_schema_name(schema)
+    role = ROLE_PREFIX + schema
+    if len(role) <= MAX_IDENTIFIER_BYTES:
+        return role
+    tail = "_" + hashlib.sha256(schema.encode("ascii")).hexdigest()[:16]
+    return HASHED_ROLE_PREFIX + schema[: MAX_IDENTIFIER_BYTES - len(HASHED_ROLE_PREFIX) - len(tail)] + tail
 
 
 def digest_key(key: str) -> bytes:

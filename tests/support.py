@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import asyncpg
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.client.stdio import stdio_client as raw_stdio_client
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,9 +42,11 @@ def stdio_params(env: dict[str, str], *args: str) -> StdioServerParameters:
 
 
 @asynccontextmanager
-async def stdio_client(env: dict[str, str]) -> AsyncIterator[Client]:
-    """A real MCP client session with a freshly spawned stdio server."""
-    async with Client(stdio_params(env), mode="legacy") as client:
+async def stdio_client(env: dict[str, str], errlog: TextIO | None = None) -> AsyncIterator[Client]:
+    """A real MCP client session with a freshly spawned stdio server (its stderr to `errlog`)."""
+    transport = raw_stdio_client(stdio_params(env), errlog=errlog or sys.stderr)
+    # The timeout only turns a hung request into a failure instead of a stuck suite.
+    async with Client(transport, mode="legacy", read_timeout_seconds=60) as client:
         yield client
 
 
@@ -66,6 +70,22 @@ async def connect(pg_url: str) -> asyncpg.Connection:
     return await asyncpg.connect(pg_url)
 
 
+# Words that would mean a reply carries internals: a traceback, SQL, or the database driver.
+INTERNALS = re.compile(
+    r"traceback|asyncpg|psycopg|postgres|sqlstate|pg_catalog|syntax error|permission denied|"
+    r"violates|relation \"|\bFile \"|exception|\bSELECT\b|\bINSERT INTO\b|\bDELETE FROM\b",
+    re.IGNORECASE,
+)
+
+
+def internals_in(text: str, *echoed: str) -> list[str]:
+    """Internal words found in `text`, after removing what the caller itself sent (`echoed`)."""
+    for value in sorted(echoed, key=len, reverse=True):
+        if value:
+            text = text.replace(value, "").replace(repr(value), "")
+    return INTERNALS.findall(text)
+
+
 @asynccontextmanager
 async def in_process_client(pg_url: str, schema: str, **settings: Any) -> AsyncIterator[Client]:
     """An MCP client connected in-process (no JSON framing) to a server bound to `schema`."""
@@ -77,3 +97,20 @@ async def in_process_client(pg_url: str, schema: str, **settings: Any) -> AsyncI
     directory = TenantDirectory.from_settings(loaded)
     async with Client(build_server(loaded, directory, stdio_tenant=directory.default)) as client:
         yield client
+
+
+async def full_text(store: Any, bank: str, query: str, **filters: Any) -> list[Any]:
+    """The memories a store's full-text search finds for `query` (no vector), in retained order."""
+    from datetime import timedelta
+
+    found = await store.search(
+        bank,
+        tsquery=query,
+        vector=None,
+        tags=filters.get("tags"),
+        since=filters.get("since"),
+        until=filters.get("until"),
+        per_leg=10,
+        neighbour_window=timedelta(0),
+    )
+    return [c.memory for c in found if c.lexical]

@@ -10,6 +10,8 @@ import asyncpg
 import pytest
 from support import REPO, call, server_env, stdio_client, unique
 
+from mcp_server.tenancy import tenant_role_name
+
 pytestmark = pytest.mark.anyio
 
 
@@ -29,6 +31,8 @@ async def test_migrate_all_provisions_default_and_every_tenant_schema(pg_url: st
     try:
         for schema in schemas:
             assert await conn.fetchval(f'SELECT count(*) FROM "{schema}".schema_migrations') >= 1
+            owner = await conn.fetchval("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = $1", schema)
+            assert owner == tenant_role_name(schema)
     finally:
         await conn.close()
 

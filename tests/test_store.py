@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import anyio
 import asyncpg
 import pytest
-from support import unique
+from support import full_text, unique
 
 from mcp_server.config import load_settings
 from mcp_server.db.migrations import load_migrations
 from mcp_server.db.pool import create_pool
-from mcp_server.store import NewDocument, Provisioner, StoredMemory, StoreRegistry, TenantStore, UnknownBankError
+from mcp_server.store import NewDocument, Provisioner, StoreRegistry, TenantStore, UnknownBankError
 from mcp_server.store.templates import SchemaStatements, render
 
 pytestmark = pytest.mark.anyio
@@ -31,21 +31,6 @@ async def provisioned_store(pool: asyncpg.Pool) -> TenantStore:
     provisioner = Provisioner(pool)
     await provisioner.bootstrap()
     return await StoreRegistry(pool, provisioner).for_schema(unique("s"))
-
-
-async def lexical(store: TenantStore, bank: str, query: str) -> list[StoredMemory]:
-    """The memories full-text search finds for `query` (no vector), in seq order."""
-    found = await store.search(
-        bank,
-        tsquery=query,
-        vector=None,
-        tags=None,
-        since=None,
-        until=None,
-        per_leg=10,
-        neighbour_window=timedelta(0),
-    )
-    return [c.memory for c in found if c.lexical]
 
 
 def document(document_id: str, *chunks: str, **fields: object) -> NewDocument:
@@ -119,18 +104,18 @@ async def test_retain_replaces_a_document_atomically(pool: asyncpg.Pool) -> None
         "bank",
         document("doc", "one alpha", "two alpha", tags=["x"], metadata={"k": [1, {"v": None}]}, occurred_at=when),
     )
-    found = await lexical(store, "bank", "alpha")
+    found = await full_text(store, "bank", "alpha")
     assert {m.id for m in found} == set(first)
     assert all(m.metadata == {"k": [1, {"v": None}]} and m.occurred_at == when and m.tags == ["x"] for m in found)
 
     # A replacement that fails half-way (the insert is refused after the delete ran) changes nothing.
     with pytest.raises(asyncpg.DataError):
         await store.retain("bank", document("doc", "three alpha", occurred_at="not a datetime"))
-    found = await lexical(store, "bank", "alpha")
+    found = await full_text(store, "bank", "alpha")
     assert {m.id for m in found} == set(first)
 
     second = await store.retain("bank", document("doc", "four alpha"))
-    found = await lexical(store, "bank", "alpha")
+    found = await full_text(store, "bank", "alpha")
     assert [m.id for m in found] == second
     [summary] = await store.list_banks()
     assert (summary.name, summary.memories, summary.documents) == ("bank", 1, 1)
@@ -139,7 +124,7 @@ async def test_retain_replaces_a_document_atomically(pool: asyncpg.Pool) -> None
 async def test_unknown_banks_and_foreign_ids(pool: asyncpg.Pool) -> None:
     store = await provisioned_store(pool)
     with pytest.raises(UnknownBankError):
-        await lexical(store, "missing", "x")
+        await full_text(store, "missing", "x")
     with pytest.raises(UnknownBankError):
         await store.forget_memories("missing", [uuid.uuid4()])
     ids = await store.retain("bank", document("doc", "kept"))

@@ -108,7 +108,13 @@ def timestamp(value: str | None, what: str) -> datetime | None:
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+    try:
+        # Stored in UTC: an offset can push the first or last representable day out of range.
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise MemoryInputError(
+            f"{what} is out of range once converted to UTC; use a date between years 1 and 9999."
+        ) from None
 
 
 def tags(values: Sequence[str] | None) -> list[str]:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from mcp_server import __version__
 from mcp_server.config import Settings
+from mcp_server.server.calls import logged_call
 from mcp_server.server.runtime import Runtime, open_runtime
 from mcp_server.server.tools import register_tools
 from mcp_server.tenancy import Tenant, TenantDirectory
@@ -40,17 +41,23 @@ def describe_invalid_arguments(tool: str, error: ValidationError) -> str:
 
 
 class BulkheadServer(MCPServer[Runtime]):
-    """MCPServer whose argument-validation errors read as one sentence, without echoing input."""
+    """MCPServer whose argument errors read as one sentence without echoing input, and whose
+    every tool call leaves one log line (`calls.logged_call`)."""
+
+    _tool_names: frozenset[str] | None = None
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
-        try:
-            return await super().call_tool(name, arguments, context)
-        except ToolError as exc:
-            if isinstance(exc.__cause__, ValidationError):
-                raise ToolError(describe_invalid_arguments(name, exc.__cause__)) from exc.__cause__
-            raise
+        if self._tool_names is None:
+            self._tool_names = frozenset(tool.name for tool in await self.list_tools())
+        with logged_call(name if name in self._tool_names else None, arguments, context):
+            try:
+                return await super().call_tool(name, arguments, context)
+            except ToolError as exc:
+                if isinstance(exc.__cause__, ValidationError):
+                    raise ToolError(describe_invalid_arguments(name, exc.__cause__)) from exc.__cause__
+                raise
 
 
 def build_server(

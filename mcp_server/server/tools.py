@@ -17,7 +17,7 @@ from mcp_server import memory
 from mcp_server.memory.models import ForgetResult, ListBanksResult, RecallResult, ReflectResult, RetainResult
 from mcp_server.server import rendering
 from mcp_server.server.binding import bound_tenant, runtime_of
-from mcp_server.store import DimensionMismatchError, TenantStore
+from mcp_server.store import DimensionMismatchError, ProvisioningError, TenantStore
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,12 @@ Timestamp = Annotated[str | None, Field(description="ISO 8601 date or date-time,
 Tags = Annotated[list[str] | None, Field(description="Tags; recall keeps memories carrying all of them.")]
 
 UNAVAILABLE = "the memory database is unavailable right now; nothing was changed, so retry in a few seconds."
+UNPREPARED = "this tenant's memory store could not be set up; the server log says why, so ask its operator."
+DEFAULT_BANK = "default"
+
+
+class UnavailableError(ToolError):
+    """The database could not be reached; the call may be retried as it is."""
 
 
 @asynccontextmanager
@@ -37,7 +43,10 @@ async def tenant_store(ctx: Context[Any, Any]) -> AsyncIterator[TenantStore]:
         raise ToolError(str(exc)) from None
     except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError):
         logger.warning("database unavailable during a tool call", exc_info=True)
-        raise ToolError(UNAVAILABLE) from None
+        raise UnavailableError(UNAVAILABLE) from None
+    except ProvisioningError as exc:
+        logger.error("%s", exc)
+        raise ToolError(UNPREPARED) from None
 
 
 def shaped(result: BaseModel, text: str) -> CallToolResult:
@@ -62,7 +71,7 @@ def register_tools(server: MCPServer[Any]) -> None:
     async def retain(
         ctx: Context[Any, Any],
         content: Annotated[str, Field(description="The text to remember.")],
-        bank: Bank = "default",
+        bank: Bank = DEFAULT_BANK,
         context: Annotated[str | None, Field(description="Where this came from or what it is about.")] = None,
         occurred_at: Timestamp = None,
         tags: Annotated[list[str] | None, Field(description="Tags to filter recall by.")] = None,
@@ -95,7 +104,7 @@ def register_tools(server: MCPServer[Any]) -> None:
     async def recall(
         ctx: Context[Any, Any],
         query: Annotated[str, Field(description="What you want to remember, in your own words.")],
-        bank: Bank = "default",
+        bank: Bank = DEFAULT_BANK,
         max_results: Annotated[int, Field(description="At most this many memories (1-100).")] = 10,
         max_tokens: Annotated[int, Field(description="Token budget for the memories' text.")] = 2048,
         tags: Tags = None,
@@ -126,7 +135,7 @@ def register_tools(server: MCPServer[Any]) -> None:
     async def reflect(
         ctx: Context[Any, Any],
         query: Annotated[str, Field(description="The question to answer from memory.")],
-        bank: Bank = "default",
+        bank: Bank = DEFAULT_BANK,
         max_tokens: Annotated[int, Field(description="Token budget for the answer.")] = 1024,
     ) -> Annotated[CallToolResult, ReflectResult]:
         async with tenant_store(ctx) as store:

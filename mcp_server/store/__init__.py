@@ -3,6 +3,7 @@
 from mcp_server.store.codecs import register_vector_codec
 from mcp_server.store.provisioning import Provisioner
 from mcp_server.store.registry import StoreRegistry
+from mcp_server.store.roles import ProvisioningError
 from mcp_server.store.tenant_store import (
     BankSummary,
     Candidate,
@@ -19,6 +20,7 @@ __all__ = [
     "DimensionMismatchError",
     "NewDocument",
     "Provisioner",
+    "ProvisioningError",
     "StoreRegistry",
     "StoredMemory",
     "TenantStore",

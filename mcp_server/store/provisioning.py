@@ -2,7 +2,8 @@
 
 A schema is migrated on its first use in a process, under a transaction-scoped advisory lock, so
 two processes racing on a new schema apply each migration exactly once. Each migration runs in
-its own transaction together with the row that records it.
+its own transaction together with the row that records it, under the schema's tenant role, so
+the tenant role owns every object it creates (see `roles`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncpg
 
 from mcp_server.db.migrations import Migration, load_migrations
 from mcp_server.store import templates as sql
+from mcp_server.store.roles import prepare_tenant_schema, share_extension_schema
 from mcp_server.store.templates import SchemaStatements, quote_identifier, render
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ class Provisioner:
                     self.vector_schema = sql.EXTENSION_SCHEMA
                 except asyncpg.InsufficientPrivilegeError:
                     pass
+            if self.vector_schema is not None and not await share_extension_schema(conn, self.vector_schema):
+                self.vector_schema = None
         if self.vector_schema is None:
             logger.warning("pgvector is not available in this database: recall runs lexical-only")
 
@@ -82,7 +86,8 @@ class Provisioner:
     async def _applied_versions(self, schema: str, statements: SchemaStatements) -> set[int]:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(sql.ADVISORY_XACT_LOCK, f"bulkhead:schema:{schema}")
-            await conn.execute(statements.create_schema)
+            await prepare_tenant_schema(conn, schema, statements)
+            await conn.execute(statements.set_role)
             await conn.execute(statements.create_migrations_table)
             return {row["version"] for row in await conn.fetch(statements.applied_versions)}
 
@@ -98,6 +103,7 @@ class Provisioner:
             # Another process may have applied it while we waited for the lock.
             if migration.version in {r["version"] for r in await conn.fetch(statements.applied_versions)}:
                 return
+            await conn.execute(statements.set_role)
             await conn.execute(body)
             await conn.execute(statements.record_version, migration.version, migration.name)
         logger.info("schema %s: applied migration %s", schema, migration.name)

@@ -1,7 +1,8 @@
 """Every SQL statement Bulkhead runs, as templates rendered once per schema.
 
-`{schema}` is replaced by the tenant schema's quoted identifier (validated before it gets here);
-every value is a `$n` parameter. Nothing else in the package holds SQL.
+`{schema}` is replaced by the tenant schema's quoted identifier (validated before it gets here) and
+`{role}` by that of the tenant role that owns it; every value is a `$n` parameter. Nothing else in
+the package holds SQL.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 
-from mcp_server.tenancy import validate_schema_name
+from mcp_server.tenancy import tenant_role_name, validate_schema_name
 
 EXTENSION_SCHEMA = "bulkhead_ext"
 
@@ -24,10 +25,42 @@ WHERE e.extname = 'vector'
 VECTOR_AVAILABLE = "SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'vector'"
 CREATE_EXTENSION_SCHEMA = 'CREATE SCHEMA IF NOT EXISTS "bulkhead_ext"'
 CREATE_VECTOR_EXTENSION = 'CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA "bulkhead_ext"'
+# $1 is a role name ('public' for PUBLIC), $2 a schema name, $3 privileges such as 'USAGE'.
+SCHEMA_PRIVILEGE = "SELECT pg_catalog.has_schema_privilege($1, $2, $3)"
+# Tenant roles use the extension's types and functions; they may not add to or change them.
+SHARE_EXTENSION_SCHEMA = "GRANT USAGE ON SCHEMA {vector_schema} TO PUBLIC"
+
+# -- per schema: tenant roles -----------------------------------------------------------------
+
+# A tenant role must be a bare NOLOGIN role: no attribute that bypasses privileges and no
+# membership through which it could inherit another role's rights.
+ROLE_STATE = """
+SELECT r.rolsuper OR r.rolcanlogin OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication
+           OR r.rolbypassrls AS privileged,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members AS m WHERE m.member = r.oid) AS member_of_roles
+FROM pg_catalog.pg_roles AS r
+WHERE r.rolname = $1
+"""
+# SET ROLE needs the SET option from PostgreSQL 16 on, plain membership before.
+CAN_SET_ROLE = """
+SELECT pg_catalog.pg_has_role($1, CASE WHEN pg_catalog.current_setting('server_version_num')::integer >= 160000
+                                       THEN 'SET' ELSE 'MEMBER' END)
+"""
+SCHEMA_OWNER = """
+SELECT pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace AS n WHERE n.nspname = $1
+"""
+# Bulkhead's own tables in a schema ($1) that some role other than $2 owns: left by a version
+# that predates tenant roles, and handed over to the tenant role.
+TABLES_NOT_OWNED = """
+SELECT c.relname FROM pg_catalog.pg_class AS c
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname = ANY($3::text[])
+  AND c.relowner <> (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = $2)
+"""
+TENANT_TABLES = ("schema_migrations", "banks", "documents", "memories")
 
 # -- per schema: provisioning -----------------------------------------------------------------
 
-CREATE_SCHEMA = "CREATE SCHEMA IF NOT EXISTS {schema}"
 CREATE_MIGRATIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
     version     integer PRIMARY KEY,
@@ -168,7 +201,20 @@ _SEARCH_LEXICAL = (
 class SchemaStatements:
     """The statements of one tenant schema, rendered once. Field names say what each does."""
 
-    create_schema: str = CREATE_SCHEMA
+    create_role: str = "CREATE ROLE {role} NOLOGIN NOINHERIT"
+    grant_role_to_login: str = "GRANT {role} TO CURRENT_USER"
+    create_schema: str = "CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {role}"
+    adopt_schema: str = "ALTER SCHEMA {schema} OWNER TO {role}"
+    revoke_schema_from_public: str = "REVOKE ALL ON SCHEMA {schema} FROM PUBLIC"
+    share_schema_with_role: str = "GRANT USAGE, CREATE ON SCHEMA {schema} TO {role}"
+    # TENANT_TABLES, each handed to the tenant role (one simple-protocol string, run without arguments).
+    adopt_tables: str = """
+        ALTER TABLE IF EXISTS {schema}.schema_migrations OWNER TO {role};
+        ALTER TABLE IF EXISTS {schema}.banks OWNER TO {role};
+        ALTER TABLE IF EXISTS {schema}.documents OWNER TO {role};
+        ALTER TABLE IF EXISTS {schema}.memories OWNER TO {role};
+    """
+    set_role: str = "SET LOCAL ROLE {role}"
     create_migrations_table: str = CREATE_MIGRATIONS_TABLE
     applied_versions: str = "SELECT version FROM {schema}.schema_migrations"
     record_version: str = "INSERT INTO {schema}.schema_migrations (version, name) VALUES ($1, $2)"
@@ -265,12 +311,13 @@ class SchemaStatements:
     def for_schema(
         cls, schema: str, *, vector_schema: str = EXTENSION_SCHEMA, embedding_dim: int = 0
     ) -> SchemaStatements:
-        """Render every statement for `schema`, which must be a valid schema name.
+        """Render every statement for `schema`, which must be a valid schema name, and its role.
 
         `vector_schema` is where pgvector lives; `embedding_dim` only matters to reembed.
         """
         identifiers: dict[str, str | int] = {
             "schema": quote_identifier(validate_schema_name(schema)),
+            "role": quote_identifier(tenant_role_name(schema)),
             "vector_schema": quote_identifier(vector_schema),
             "embedding_dim": int(embedding_dim),
         }

@@ -149,8 +149,13 @@ class TenantStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        """The one place a tenant transaction begins."""
+        """The one place a tenant transaction begins: as the schema's tenant role.
+
+        `SET LOCAL ROLE` lasts until the transaction ends, so PostgreSQL refuses any statement in
+        it that names a table of another tenant, whatever the code above does.
+        """
         async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(self.sql.set_role)
             yield conn
 
     async def _bank_id(self, conn: asyncpg.Connection, bank: str) -> int:

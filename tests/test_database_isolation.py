@@ -1,0 +1,245 @@
+"""Proof in the database: PostgreSQL itself keeps tenants apart, and no statement leans on search_path."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import numpy as np
+import pytest
+from support import full_text, unique
+
+from mcp_server.config import Settings
+from mcp_server.db.pool import create_pool
+from mcp_server.store import (
+    NewDocument,
+    Provisioner,
+    TenantStore,
+    UnknownBankError,
+    VectorRewrite,
+    register_vector_codec,
+    stored_dimension,
+)
+from mcp_server.store.templates import SchemaStatements
+from mcp_server.tenancy import tenant_role_name
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def pool(pg_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(Settings(database_url=pg_url, pool_min_size=0, pool_max_size=3))
+    yield pool
+    await pool.close()
+
+
+def document(document_id: str, *chunks: str, tags: tuple[str, ...] = (), when: datetime | None = None) -> NewDocument:
+    return NewDocument(
+        document_id=document_id, chunks=chunks, context="ctx", tags=tags, metadata={"k": [1, "v"]}, occurred_at=when
+    )
+
+
+async def snapshot(pool: asyncpg.Pool, schema: str) -> list[tuple]:
+    """Every row of a schema's banks, documents and memories, as the login role sees them."""
+    async with pool.acquire() as conn:
+        rows = []
+        for table in ("banks", "documents", "memories"):
+            rows += [(table, *r.values()) for r in await conn.fetch(f'SELECT * FROM "{schema}".{table} ORDER BY 1, 2')]
+        return rows
+
+
+async def two_tenants(pool: asyncpg.Pool) -> tuple[str, str]:
+    a, b = unique("iso_a"), unique("iso_b")
+    provisioner = Provisioner(pool)
+    await provisioner.bootstrap()
+    for schema in (a, b):
+        await provisioner.provision(schema)
+        await TenantStore(pool, schema).retain("notes", document("doc-1", f"A secret of {schema}.", tags=("x",)))
+    return a, b
+
+
+async def test_every_table_of_another_tenant_refuses_a_tenant_role(pool: asyncpg.Pool) -> None:
+    a, b = await two_tenants(pool)
+    before = await snapshot(pool, b)
+    async with pool.acquire() as conn:
+        relations = await conn.fetch(
+            "SELECT c.relname, c.relkind::text AS relkind, (SELECT a.attname FROM pg_catalog.pg_attribute a"
+            "   WHERE a.attrelid = c.oid AND a.attnum = 1) AS first_column"
+            " FROM pg_catalog.pg_class c WHERE c.relnamespace = $1::regnamespace",
+            b,
+        )
+    tables = [r for r in relations if r["relkind"] == "r"]
+    sequences = [r for r in relations if r["relkind"] == "S"]
+    indexes = [r for r in relations if r["relkind"] == "i"]
+    assert {t["relname"] for t in tables} == {"banks", "documents", "memories", "schema_migrations"}
+    assert sequences and indexes
+    statements = [f'CREATE TABLE "{b}".planted (id integer)', f'CREATE VIEW "{b}".planted AS SELECT 1 AS one']
+    for t in tables:
+        name, column = f'"{b}"."{t["relname"]}"', f'"{t["first_column"]}"'
+        statements += [
+            f"SELECT * FROM {name}",
+            f"SELECT count(*) FROM {name}",
+            f"INSERT INTO {name} DEFAULT VALUES",
+            f"UPDATE {name} SET {column} = {column}",
+            f"DELETE FROM {name}",
+            f"TRUNCATE {name}",
+            f"ALTER TABLE {name} ADD COLUMN planted integer",
+            f"ALTER TABLE {name} OWNER TO CURRENT_USER",
+            f"DROP TABLE {name} CASCADE",
+            f"LOCK TABLE {name} IN ACCESS SHARE MODE",
+            f"COPY {name} TO STDOUT",
+        ]
+    for s in sequences:
+        name = f'"{b}"."{s["relname"]}"'
+        statements += [f"SELECT nextval('{name}')", f"SELECT setval('{name}', 1)", f"SELECT last_value FROM {name}"]
+    statements += [f'DROP INDEX "{b}"."{i["relname"]}"' for i in indexes]
+    statements += [f'DROP SCHEMA "{b}" CASCADE', f'ALTER SCHEMA "{b}" RENAME TO planted']
+    for statement in statements:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with TenantStore(pool, a).transaction() as conn:
+                await conn.execute(statement)
+    assert await snapshot(pool, b) == before
+
+
+async def test_a_store_whose_sql_names_another_schema_is_refused(pool: asyncpg.Pool) -> None:
+    """A bug that renders tenant B's statements inside tenant A's transaction reaches nothing."""
+    a, b = await two_tenants(pool)
+    before = await snapshot(pool, b)
+    confused = TenantStore(pool, a)
+    statements_b = SchemaStatements.for_schema(b)
+    confused.sql = dataclasses.replace(statements_b, set_role=SchemaStatements.for_schema(a).set_role)
+    calls = [
+        confused.retain("notes", document("doc-1", "Overwrite B.")),
+        confused.retain("fresh", document("doc-2", "Plant in B.")),
+        full_text(confused, "notes", "secret"),
+        confused.ensure_bank_exists("notes"),
+        confused.forget_memories("notes", [uuid.uuid4()]),
+        confused.forget_document("notes", "doc-1"),
+        confused.list_banks(),
+    ]
+    for pending in calls:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await pending
+    # The provisioning statements that name B's tables are refused under A's role too. (Handing
+    # B's schema to B's role is not among them: PostgreSQL skips an ALTER OWNER that changes nothing.)
+    provisioning = [
+        (statements_b.create_migrations_table, ()),
+        (statements_b.applied_versions, ()),
+        (statements_b.record_version, (999, "planted")),
+        (statements_b.adopt_tables, ()),
+        (statements_b.revoke_schema_from_public, ()),
+        (statements_b.share_schema_with_role, ()),
+    ]
+    for statement, args in provisioning:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with TenantStore(pool, a).transaction() as conn:
+                await conn.execute(statement, *args)
+    assert await snapshot(pool, b) == before
+
+
+async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> None:
+    """search_path names an empty schema: an unqualified name would fail there or land in it."""
+    empty, schema = unique("empty_path"), unique("qualified")
+    admin = await asyncpg.connect(pg_url)
+    await admin.execute(f'CREATE SCHEMA "{empty}"')
+    succeeded: list[str] = []
+
+    def record(query: asyncpg.connection.LoggedQuery) -> None:
+        if query.exception is None:
+            succeeded.append(query.query)
+
+    async def init(conn: asyncpg.Connection) -> None:
+        await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await register_vector_codec(conn)
+        conn.add_query_logger(record)
+
+    pool = await asyncpg.create_pool(pg_url, min_size=0, max_size=2, init=init, server_settings={"search_path": empty})
+    try:
+        provisioner = Provisioner(pool)
+        await provisioner.bootstrap()
+        await provisioner.provision(schema)
+        statements = SchemaStatements.for_schema(schema)
+        login = await admin.fetchval("SELECT current_user")
+        # Hand the schema back to the login, as a version without tenant roles left it: adoption runs.
+        await admin.execute(f'ALTER SCHEMA "{schema}" OWNER TO "{login}"')
+        await admin.execute(f'ALTER TABLE "{schema}".banks OWNER TO "{login}"')
+        await Provisioner(pool).provision(schema)
+        async with pool.acquire() as conn, conn.transaction():
+            # Not needed by a superuser login, which may always SET ROLE, so run here directly.
+            await conn.execute(statements.grant_role_to_login)
+            await conn.execute(statements.share_schema_with_role)
+        store = TenantStore(pool, schema, vector_schema=provisioner.vector_schema)
+        march, may = datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 5, 1, tzinfo=UTC)
+        first = await store.retain(
+            "notes", document("d1", "Kiwis grow on vines.", "Vines need wire.", tags=("a",), when=march)
+        )
+        second = await store.retain("notes", document("d2", "Wire fences keep goats out.", tags=("a", "b"), when=may))
+        found = await full_text(store, "notes", "wire", tags=["a"])
+        assert {m.id for m in found} == {first[1], second[0]}
+        windowed = await full_text(store, "notes", "wire", since=may)
+        assert [m.id for m in windowed] == second
+        assert [m.metadata for m in windowed] == [{"k": [1, "v"]}]
+        await store.ensure_bank_exists("notes")
+        with pytest.raises(UnknownBankError):
+            await store.ensure_bank_exists("elsewhere")
+        assert await store.forget_memories("notes", [first[0]]) == 1
+        assert await store.forget_memories("notes", first) == 1  # the document is now empty and goes too
+        assert await store.forget_document("notes", "d2") == 1
+        [summary] = await store.list_banks()
+        assert (summary.name, summary.memories, summary.documents) == ("notes", 0, 0)
+        async with store.transaction() as conn:
+            assert await conn.fetchval(f'SELECT count(*) FROM "{schema}".documents') == 0
+        # Vectors: retain with embeddings, hybrid search picking by rarer words, then a reembed.
+        vectors = [np.eye(384, dtype=np.float32)[i] for i in range(2)]
+        await store.retain("notes", document("d3", "Goats climb the wire.", "Kiwis again."), vectors)
+        common = await store.common_words(0)
+        hybrid = await store.search(
+            "notes",
+            tsquery="goats | climb | wire",
+            vector=vectors[0],
+            tags=None,
+            since=None,
+            until=None,
+            per_leg=5,
+            neighbour_window=timedelta(hours=1),
+            words="goats climb wire",
+            common_words=[*common, "wire"],
+        )
+        assert {c.memory.text for c in hybrid} == {"Goats climb the wire.", "Kiwis again."}
+        assert await stored_dimension(store) == 384
+        rewrite = VectorRewrite(store, 8)
+        assert await rewrite.begin() == 2
+        batch = await rewrite.batch_after(0, 10)
+        await rewrite.write([seq for seq, _ in batch], [np.ones(8, dtype=np.float32)] * len(batch))
+        await rewrite.finish()
+        assert await stored_dimension(store) == 8
+        rendered = SchemaStatements.for_schema(schema, embedding_dim=8)
+        missing = [f.name for f in dataclasses.fields(SchemaStatements) if getattr(rendered, f.name) not in succeeded]
+        assert missing == [], f"statements never run (add them to this test): {missing}"
+        # Every migration file was applied under the same search path.
+        applied = await admin.fetch(f'SELECT version FROM "{schema}".schema_migrations ORDER BY version')
+        assert provisioner.has_vector
+        assert [r["version"] for r in applied] == [m.version for m in provisioner.migrations]
+        leaked = await admin.fetchval(
+            "SELECT (SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = $1::regnamespace)"
+            " + (SELECT count(*) FROM pg_catalog.pg_proc WHERE pronamespace = $1::regnamespace)"
+            " + (SELECT count(*) FROM pg_catalog.pg_type WHERE typnamespace = $1::regnamespace)",
+            empty,
+        )
+        assert leaked == 0
+        assert (
+            await admin.fetchval(
+                "SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = $1::regnamespace"
+                " AND relowner <> $2::regrole",
+                schema,
+                tenant_role_name(schema),
+            )
+            == 0
+        )
+    finally:
+        await pool.close()
+        await admin.close()
