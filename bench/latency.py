@@ -142,6 +142,8 @@ async def measure(schema: str, questions: list[str], fresh: list[str], calls: in
             await client.send_ping()
             await checked(client, "recall", {"query": f"warm up {i}", "bank": BANK})
         out["ping"] = await timed(calls, lambda i: client.send_ping())
+        # The cheapest tool call: what any tool costs over MCP before it does any work.
+        out["list_banks"] = await timed(calls, lambda i: checked(client, "list_banks", {}))
         out["recall"] = await timed(
             calls, lambda i: checked(client, "recall", {"query": questions[i], "bank": BANK, "max_results": 10})
         )
@@ -167,7 +169,7 @@ async def measure(schema: str, questions: list[str], fresh: list[str], calls: in
 
 def line(name: str, values: list[float], floor: float) -> str:
     p50, p95 = percentile(values, 50), percentile(values, 95)
-    return f"  {name:22} p50 {p50:7.2f} ms   p95 {p95:7.2f} ms   p50 / ping p50 {p50 / floor:6.1f}x"
+    return f"  {name:24} p50 {p50:7.2f} ms   p95 {p95:7.2f} ms   p50 / ping p50 {p50 / floor:6.1f}x"
 
 
 def verdict(name: str, measured: float, target: float, lower_is_better: bool = True) -> str:
@@ -201,6 +203,7 @@ async def run(args: argparse.Namespace) -> None:
         f"load average {load_before[0]:.1f} before / {load_after[0]:.1f} after; {args.calls} calls each"
     )
     print(line("ping", at_big["ping"], floor))  # type: ignore[arg-type]
+    print(line("list_banks (tool floor)", at_big["list_banks"], floor))  # type: ignore[arg-type]
     print(line(f"recall @{args.small // 1000}k", at_small["recall"], floor))  # type: ignore[arg-type]
     print(line(f"recall @{args.memories // 1000}k", at_big["recall"], floor))  # type: ignore[arg-type]
     print(line(f"retain @{args.memories // 1000}k", at_big["retain"], floor))  # type: ignore[arg-type]
