@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
+
+from mcp_server.config import load_settings
+from mcp_server.db.pool import create_pool
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +35,11 @@ def pg_url() -> Iterator[str]:
         server = get_server(folder / "pg", cleanup_mode="delete")
     yield server.get_uri(database="postgres")
     server.cleanup()
+
+
+@pytest.fixture
+async def pool(pg_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """The server's own kind of pool (empty search path), as the login role of `pg_url`."""
+    pool = await create_pool(load_settings(_env_file=None, database_url=pg_url, pool_min_size=0, pool_max_size=3))
+    yield pool
+    await pool.close()

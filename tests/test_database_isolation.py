@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -13,8 +12,6 @@ import numpy as np
 import pytest
 from support import full_text, unique
 
-from mcp_server.config import Settings
-from mcp_server.db.pool import create_pool
 from mcp_server.store import (
     NewDocument,
     Provisioner,
@@ -28,13 +25,6 @@ from mcp_server.store.templates import SchemaStatements
 from mcp_server.tenancy import tenant_role_name
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def pool(pg_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(Settings(database_url=pg_url, pool_min_size=0, pool_max_size=3))
-    yield pool
-    await pool.close()
 
 
 def document(document_id: str, *chunks: str, tags: tuple[str, ...] = (), when: datetime | None = None) -> NewDocument:

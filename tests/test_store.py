@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import anyio
@@ -18,13 +17,6 @@ from mcp_server.store import NewDocument, Provisioner, StoreRegistry, TenantStor
 from mcp_server.store.templates import SchemaStatements, render
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def pool(pg_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(load_settings(_env_file=None, database_url=pg_url))
-    yield pool
-    await pool.close()
 
 
 async def provisioned_store(pool: asyncpg.Pool) -> TenantStore:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -18,14 +17,6 @@ from mcp_server.store import Provisioner, ProvisioningError, TenantStore
 from mcp_server.tenancy import TenancyError, tenant_role_name
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def pool(pg_url: str) -> AsyncIterator[asyncpg.Pool]:
-    """The server's own pool (search_path empty), as the login role of `pg_url`."""
-    pool = await create_pool(Settings(database_url=pg_url, pool_min_size=0, pool_max_size=3))
-    yield pool
-    await pool.close()
 
 
 async def provisioned(pool: asyncpg.Pool, *schemas: str) -> Provisioner:
