@@ -159,7 +159,7 @@ def register_tools(server: MCPServer[Any]) -> None:
     ) -> Annotated[CallToolResult, ForgetResult]:
         async with tenant_store(ctx) as store:
             result = await memory.forget(store, bank=bank, memory_ids=memory_ids, document_id=document_id)
-        return shaped(result, f"Deleted {result.deleted} memories from bank {bank!r}.")
+        return shaped(result, rendering.forgotten(result, bank))
 
     @server.tool(
         annotations=ToolAnnotations(title="List memory banks", read_only_hint=True, idempotent_hint=True),
