@@ -199,11 +199,6 @@ async def test_the_public_schema_keeps_its_owner_and_grants(pg_url: str) -> None
                 TenantStore(pool, "public"),
                 content="Only the default tenant may read this.",
                 bank="default",
-                context=None,
-                occurred_at=None,
-                tags=None,
-                document_id=None,
-                metadata=None,
                 max_content_bytes=1024,
             )
             owner, grants = await _public_schema_state(url)
@@ -273,11 +268,6 @@ async def test_an_ordinary_login_role_with_createrole_provisions_and_serves(pg_u
             store,
             content="The ordinary login can store and find this.",
             bank="notes",
-            context=None,
-            occurred_at=None,
-            tags=None,
-            document_id=None,
-            metadata=None,
             max_content_bytes=1024,
         )
         found = await recall(store, query="ordinary login", bank="notes")
@@ -317,11 +307,6 @@ async def test_a_login_without_createrole_uses_the_roles_an_operator_made(pg_url
             store,
             content="Stored through a role the operator made.",
             bank="notes",
-            context=None,
-            occurred_at=None,
-            tags=None,
-            document_id=None,
-            metadata=None,
             max_content_bytes=1024,
         )
         assert [b.name for b in await store.list_banks()] == ["notes"]

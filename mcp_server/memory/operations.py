@@ -66,12 +66,12 @@ async def retain(
     *,
     content: str,
     bank: str,
-    context: str | None,
-    occurred_at: str | None,
-    tags: Sequence[str] | None,
-    document_id: str | None,
-    metadata: dict[str, Any] | None,
     max_content_bytes: int,
+    context: str | None = None,
+    occurred_at: str | None = None,
+    tags: Sequence[str] | None = None,
+    document_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
     embedder: Embedder | None = None,
 ) -> RetainResult:
     """Store `content` as one document of memories, replacing that document if it exists.
