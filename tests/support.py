@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import asyncpg
+import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.stdio import stdio_client as raw_stdio_client
@@ -32,6 +34,30 @@ def server_env(pg_url: str | None, **settings: str) -> dict[str, str]:
     env["BULKHEAD_LOG_LEVEL"] = "WARNING"
     env.update({f"BULKHEAD_{k.upper()}": v for k, v in settings.items()})
     return env
+
+
+def run_bulkhead(
+    *args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `bulkhead ARGS` (as `python -m mcp_server`) to completion, feeding it `stdin` (or nothing)."""
+    return subprocess.run(
+        [sys.executable, "-m", "mcp_server", *args],
+        env=env,
+        cwd=REPO,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def clear_bulkhead_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove every inherited BULKHEAD_* variable for the duration of a test."""
+    for name in list(os.environ):
+        if name.startswith("BULKHEAD_"):
+            monkeypatch.delenv(name)
 
 
 def stdio_params(env: dict[str, str], *args: str) -> StdioServerParameters:

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import asyncpg
 import pytest
-from support import REPO, call, server_env, stdio_client, unique
+from support import call, run_bulkhead, server_env, stdio_client, unique
 
 from mcp_server.tenancy import tenant_role_name
 
 pytestmark = pytest.mark.anyio
 
 
-def bulkhead(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mcp_server", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=120
-    )
-
-
 async def test_migrate_all_provisions_default_and_every_tenant_schema(pg_url: str) -> None:
     schemas = [unique("m"), unique("m"), unique("m")]
     key_map = f"k1:{schemas[1]};k2:{schemas[2]};k3:{schemas[2]}"
-    result = bulkhead("migrate", "--all", env=server_env(pg_url, tenant_key_map=key_map, default_schema=schemas[0]))
+    result = run_bulkhead("migrate", "--all", env=server_env(pg_url, tenant_key_map=key_map, default_schema=schemas[0]))
     assert result.returncode == 0, result.stderr
     assert "k1" not in result.stderr and "k2" not in result.stderr
     conn = await asyncpg.connect(pg_url)
@@ -38,7 +30,7 @@ async def test_migrate_all_provisions_default_and_every_tenant_schema(pg_url: st
 
 
 def test_smoke_runs_green(pg_url: str) -> None:
-    result = bulkhead("smoke", env=server_env(pg_url, default_schema=unique("smoke")))
+    result = run_bulkhead("smoke", env=server_env(pg_url, default_schema=unique("smoke")))
     assert result.returncode == 0, result.stderr
     assert "[retain]" in result.stdout and "[recall]" in result.stdout and "[reflect]" in result.stdout
     assert result.stdout.strip().endswith("smoke: ok")

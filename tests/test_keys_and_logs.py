@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 import secrets
 import subprocess
-import sys
 import tempfile
 
 import pytest
-from support import REPO, call, call_error, server_env, stdio_client, unique
+from support import call, call_error, run_bulkhead, server_env, stdio_client, unique
 
 from mcp_server.tenancy import hashed_form
 
@@ -22,15 +21,7 @@ CALL_LINE = re.compile(
 
 
 def keys_hash(stdin: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mcp_server", "keys", "hash"],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=server_env(None),
-        check=False,
-    )
+    return run_bulkhead("keys", "hash", env=server_env(None), stdin=stdin)
 
 
 def test_keys_hash_reads_the_key_from_stdin_and_prints_its_sha256_form() -> None:

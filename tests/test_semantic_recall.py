@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from embedding_stub import KEY, StubEmbeddings, embeddings_stub
-from support import REPO, call, call_error, connect, in_process_client, server_env, stdio_client, unique
+from support import call, call_error, connect, in_process_client, run_bulkhead, server_env, stdio_client, unique
 
 pytestmark = pytest.mark.anyio
 
@@ -94,14 +92,7 @@ async def test_reembed_round_trip(pg_url: str, stub: StubEmbeddings) -> None:
         for text in texts:
             await call(client, "retain", content=text)
     env = server_env(pg_url, **{k: str(v) for k, v in openai(stub, 24).items()})
-    result = subprocess.run(
-        [sys.executable, "-m", "mcp_server", "reembed", "--schema", schema, "--batch-size", "2"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_bulkhead("reembed", "--schema", schema, "--batch-size", "2", env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert f"reembed {schema} [" in result.stderr and "3/3" in result.stderr
     assert f"schema {schema}: 3 memories embedded by openai-compatible stub (24 dimensions)" in result.stderr

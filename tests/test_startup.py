@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
-from support import REPO, server_env, unique
+from support import REPO, clear_bulkhead_env, run_bulkhead, server_env, unique
 
 from mcp_server.config import MIB, SettingsError, load_settings
 
@@ -15,27 +14,11 @@ SECRET = "sk-live-Zq8vN3pLr5tY"
 
 def run_serve(env: dict[str, str], args: tuple[str, ...] = ("serve",)) -> subprocess.CompletedProcess[str]:
     """Start `bulkhead serve` with stdin closed; a server that gets past start-up exits 0 on EOF."""
-    return subprocess.run(
-        [sys.executable, "-m", "mcp_server", *args],
-        env=env,
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def clear_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("BULKHEAD_"):
-            monkeypatch.delenv(name)
+    return run_bulkhead(*args, env=env, timeout=60)
 
 
 def test_settings_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_env(monkeypatch)
+    clear_bulkhead_env(monkeypatch)
     settings = load_settings(_env_file=None)
     assert settings.default_schema == "public"
     assert settings.max_content_bytes == MIB
@@ -57,7 +40,7 @@ def test_settings_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_setting_is_one_line_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
 ) -> None:
-    clear_env(monkeypatch)
+    clear_bulkhead_env(monkeypatch)
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError) as caught:
         load_settings(_env_file=None)

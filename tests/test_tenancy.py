@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from support import clear_bulkhead_env
 
 from mcp_server.config import Settings
 from mcp_server.tenancy import (
@@ -128,9 +129,7 @@ def test_keys_are_held_only_as_digests() -> None:
 
 
 def test_directory_auth_on_and_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(__import__("os").environ):
-        if name.startswith("BULKHEAD_"):
-            monkeypatch.delenv(name)
+    clear_bulkhead_env(monkeypatch)
     on = TenantDirectory.from_settings(Settings(tenant_key_map="k:tenant_a", _env_file=None))
     assert on.auth_enabled and on.resolve("k") == Tenant("tenant_a", "tenant_a") and on.resolve("x") is None
     off = TenantDirectory.from_settings(Settings(tenant_key_map="k:tenant_a", auth_disabled=True, _env_file=None))
