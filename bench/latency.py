@@ -68,7 +68,7 @@ def vectors_for(texts: list[str], seed: int) -> np.ndarray:
 async def fill(schema: str, items: list[Memory], vectors: np.ndarray) -> None:
     """Make bank `bench` of `schema` hold exactly `items`, in order (resuming a partial fill)."""
     from mcp_server.config import load_settings
-    from mcp_server.server.runtime import open_runtime
+    from mcp_server.runtime import open_runtime
     from mcp_server.store import VectorRewrite
     from mcp_server.tenancy import TenantDirectory
 

@@ -12,17 +12,20 @@ from typing import TextIO
 import anyio
 
 from mcp_server import __version__
-from mcp_server.config import Settings, SettingsError, load_settings
-from mcp_server.db.embedded import EmbeddedDatabaseError
-from mcp_server.db.pool import DatabaseUnavailableError
-from mcp_server.store.roles import ProvisioningError
-from mcp_server.tenancy import HASHED_KEY, TenancyError, Tenant, TenantDirectory, hashed_form
+from mcp_server.config import Settings, load_settings
+from mcp_server.errors import ErrorKind, InvalidInput, Misconfigured, find_error
+from mcp_server.tenancy import HASHED_KEY, Tenant, TenantDirectory, hashed_form, validate_schema_name
 
 logger = logging.getLogger("mcp_server")
 
-
-class StartupError(RuntimeError):
-    """Bulkhead cannot start; the message is the one line to print."""
+EXIT_CODE: dict[ErrorKind, int] = {
+    ErrorKind.INVALID: 2,
+    ErrorKind.MISCONFIGURED: 2,
+    ErrorKind.UNAVAILABLE: 3,
+    ErrorKind.NOT_FOUND: 4,
+    ErrorKind.LIMITED: 5,
+}
+"""The exit code of a command that fails with each error kind (argparse's own usage errors are 2)."""
 
 
 def configure_logging(level: str) -> None:
@@ -39,11 +42,8 @@ def configure_logging(level: str) -> None:
 
 
 def _load() -> tuple[Settings, TenantDirectory]:
-    try:
-        settings = load_settings()
-        return settings, TenantDirectory.from_settings(settings)
-    except (SettingsError, TenancyError) as exc:
-        raise StartupError(str(exc)) from None
+    settings = load_settings()
+    return settings, TenantDirectory.from_settings(settings)
 
 
 def stdio_tenant(settings: Settings, directory: TenantDirectory) -> Tenant:
@@ -52,10 +52,10 @@ def stdio_tenant(settings: Settings, directory: TenantDirectory) -> Tenant:
         return directory.default
     key = settings.api_key.get_secret_value() if settings.api_key else ""
     if not key:
-        raise StartupError("auth is on and BULKHEAD_API_KEY is not set; set it to your tenant's API key")
+        raise Misconfigured("auth is on and BULKHEAD_API_KEY is not set; set it to your tenant's API key")
     tenant = directory.resolve(key)
     if tenant is None:
-        raise StartupError("BULKHEAD_API_KEY is not a known key; check it against the server's key map")
+        raise Misconfigured("BULKHEAD_API_KEY is not a known key; check it against the server's key map")
     return tenant
 
 
@@ -72,11 +72,10 @@ def serve(args: argparse.Namespace) -> None:
 
     tenant = stdio_tenant(settings, directory)
     # Imported only now, so that a wrong key is refused before the MCP machinery loads.
-    from mcp_server.server.app import build_server
+    from mcp_server.server.stdio import serve_stdio
 
     logger.info("serving stdio for tenant %s", tenant.label)
-    server = build_server(settings, directory, stdio_tenant=tenant)
-    anyio.run(server.run_stdio_async)
+    anyio.run(serve_stdio, settings, directory, tenant)
 
 
 def serve_http(settings: Settings, directory: TenantDirectory, *, host: str, port: int) -> None:
@@ -86,7 +85,7 @@ def serve_http(settings: Settings, directory: TenantDirectory, *, host: str, por
 
     if not directory.auth_enabled and not http.is_loopback(host):
         if not settings.auth_disabled:
-            raise StartupError(
+            raise Misconfigured(
                 f"refusing to serve on {host} without auth: set BULKHEAD_TENANT_KEY_MAP or "
                 "BULKHEAD_TENANT_KEY_FILE, or set BULKHEAD_AUTH_DISABLED=true to let anyone who can reach "
                 f"it use schema {directory.default.schema}"
@@ -97,39 +96,30 @@ def serve_http(settings: Settings, directory: TenantDirectory, *, host: str, por
             directory.default.schema,
         )
     if not 0 <= port <= 65535:
-        raise StartupError(f"--port {port} is not a TCP port (0-65535)")
+        raise InvalidInput(f"--port {port} is not a TCP port (0-65535)")
     try:
         sock = bind(host, port)
     except OSError as exc:
-        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise Misconfigured(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     with sock:
         anyio.run(lambda: http.serve_http(settings, directory, sock, host=host))
 
 
 def migrate(args: argparse.Namespace) -> None:
     """Apply pending migrations to the chosen schemas."""
-    from mcp_server.server.runtime import open_runtime
-    from mcp_server.tenancy import validate_schema_name
+    from mcp_server.runtime import DimensionMismatch, open_runtime
 
     settings, directory = _load()
     configure_logging(settings.log_level)
-    if args.all:
-        schemas = directory.schemas
-    else:
-        try:
-            schemas = [validate_schema_name(args.schema)]
-        except TenancyError as exc:
-            raise StartupError(str(exc)) from None
+    schemas = _schemas(args, directory)
 
     async def run() -> None:
-        from mcp_server.store import DimensionMismatchError
-
         async with open_runtime(settings, directory) as runtime:
             for schema in schemas:
                 try:
-                    await runtime.stores.for_schema(schema)
-                except DimensionMismatchError as exc:
-                    print(f"schema {schema}: migrated, but {exc}", file=sys.stderr)
+                    await runtime.store_for(Tenant(schema=schema, label=schema))
+                except DimensionMismatch as exc:
+                    print(f"schema {schema}: migrated, but {exc.message}", file=sys.stderr)
                     continue
                 print(f"schema {schema}: up to date", file=sys.stderr)
 
@@ -138,35 +128,34 @@ def migrate(args: argparse.Namespace) -> None:
 
 def reembed(args: argparse.Namespace) -> None:
     """Recompute the vectors of the chosen schemas with the configured embedder."""
+    from mcp_server.errors import BulkheadError
     from mcp_server.memory.reembed import reembed as reembed_schema
     from mcp_server.progress import ProgressBar
-    from mcp_server.server.runtime import open_runtime
+    from mcp_server.runtime import open_runtime
 
     settings, directory = _load()
     configure_logging(settings.log_level)
     schemas = _schemas(args, directory)
     if args.batch_size < 1:
-        raise StartupError("--batch-size must be at least 1")
+        raise InvalidInput("--batch-size must be at least 1")
     if settings.embedder == "none":
-        raise StartupError("BULKHEAD_EMBEDDER is none; set it to the embedder the vectors should come from")
+        raise Misconfigured("BULKHEAD_EMBEDDER is none; set it to the embedder the vectors should come from")
 
     async def run() -> None:
-        from mcp_server.embedding import EmbeddingError
-
         async with open_runtime(settings, directory) as runtime:
-            assert runtime.embedder is not None
+            embedder = runtime.embedder
+            assert embedder is not None
             if not runtime.stores.provisioner.has_vector:
-                raise StartupError("this database has no pgvector, so there are no vectors to recompute")
+                raise Misconfigured("this database has no pgvector, so there are no vectors to recompute")
             for schema in schemas:
-                store = await runtime.stores.unchecked(schema)
+                store = await runtime.stores.for_schema(schema)
                 bar = ProgressBar(f"reembed {schema}")
                 try:
-                    count = await reembed_schema(store, runtime.embedder, batch_size=args.batch_size, progress=bar)
-                except EmbeddingError as exc:
-                    raise StartupError(f"schema {schema}: {exc}") from None
+                    count = await reembed_schema(store, embedder, batch_size=args.batch_size, progress=bar)
+                except BulkheadError as exc:
+                    raise type(exc)(f"schema {schema}: {exc.message}", detail=exc.detail) from None
                 print(
-                    f"schema {schema}: {count} memories embedded by {runtime.embedder.name} "
-                    f"({runtime.embedder.dimension} dimensions)",
+                    f"schema {schema}: {count} memories embedded by {embedder.name} ({embedder.dimension} dimensions)",
                     file=sys.stderr,
                 )
 
@@ -175,14 +164,9 @@ def reembed(args: argparse.Namespace) -> None:
 
 def _schemas(args: argparse.Namespace, directory: TenantDirectory) -> list[str]:
     """The schemas `--all` or `--schema` names."""
-    from mcp_server.tenancy import validate_schema_name
-
     if args.all:
         return list(directory.schemas)
-    try:
-        return [validate_schema_name(args.schema)]
-    except TenancyError as exc:
-        raise StartupError(str(exc)) from None
+    return [validate_schema_name(args.schema)]
 
 
 def read_key(stream: TextIO) -> str:
@@ -192,11 +176,11 @@ def read_key(stream: TextIO) -> str:
     else:
         key = stream.readline().removesuffix("\n").removesuffix("\r")
     if not key:
-        raise StartupError("no key given; type it at the prompt or pipe it on standard input")
+        raise InvalidInput("no key given; type it at the prompt or pipe it on standard input")
     if key != key.strip():
-        raise StartupError("the key starts or ends with whitespace, which a key map cannot hold; remove it")
+        raise InvalidInput("the key starts or ends with whitespace, which a key map cannot hold; remove it")
     if HASHED_KEY.fullmatch(key):
-        raise StartupError("that is already a hashed key; give the plain key")
+        raise InvalidInput("that is already a hashed key; give the plain key")
     return key
 
 
@@ -263,23 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-FATAL_ERRORS = (StartupError, DatabaseUnavailableError, EmbeddedDatabaseError, ProvisioningError)
-
-
-def _fatal(exc: BaseException) -> BaseException | None:
-    """The start-up error inside `exc`, unwrapping the exception groups of task groups."""
-    if isinstance(exc, FATAL_ERRORS):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _fatal(inner)
-            if found is not None:
-                return found
-    return None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `bulkhead` command; returns the exit code."""
+    """Entry point of the `bulkhead` command; returns the exit code.
+
+    A known failure, however deep in a task group it was raised, ends in one line on stderr.
+    """
     args = build_parser().parse_args(argv)
     handler = getattr(args, "handler", serve)
     try:
@@ -287,9 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BaseException as exc:
-        fatal = _fatal(exc)
-        if fatal is None:
+        error = find_error(exc)
+        if error is None:
             raise
-        print(f"bulkhead: {fatal}", file=sys.stderr)
-        return 2 if isinstance(fatal, StartupError) else 3
+        print(f"bulkhead: {error.for_operator}", file=sys.stderr)
+        return EXIT_CODE[error.kind]
     return 0

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mcp_server.errors import Misconfigured
+
 MIB = 1024 * 1024
 # all-MiniLM-L6-v2, the local embedder, gives vectors of this size.
 LOCAL_EMBEDDING_DIM = 384
-
-
-class SettingsError(ValueError):
-    """A setting has a value Bulkhead cannot start with; the message is one line."""
 
 
 class Settings(BaseSettings):
@@ -82,20 +80,20 @@ class Settings(BaseSettings):
         return self.auth_configured and not self.auth_disabled
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the settings, turning a validation failure into one readable line.
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning a validation failure into one `Misconfigured` line.
 
     The line names the variable and what is wrong, never its value: some values are keys.
     """
     try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
         message = first["msg"].removeprefix("Value error, ")
-        raise SettingsError(f"BULKHEAD_{field.upper()}: {message}") from None
+        raise Misconfigured(f"BULKHEAD_{field.upper()}: {message}") from None
     if settings.pool_min_size > settings.pool_max_size:
-        raise SettingsError("BULKHEAD_POOL_MIN_SIZE: must not exceed BULKHEAD_POOL_MAX_SIZE")
+        raise Misconfigured("BULKHEAD_POOL_MIN_SIZE: must not exceed BULKHEAD_POOL_MAX_SIZE")
     _check_embedder(settings)
     return settings
 
@@ -105,10 +103,10 @@ def _check_embedder(settings: Settings) -> None:
     if settings.embedder == "openai":
         for field in ("embedding_url", "embedding_model", "embedding_dimensions"):
             if not getattr(settings, field):
-                raise SettingsError(f"BULKHEAD_{field.upper()}: required when BULKHEAD_EMBEDDER is openai")
-        if not settings.embedding_url.startswith(("http://", "https://")):  # type: ignore[union-attr]
-            raise SettingsError("BULKHEAD_EMBEDDING_URL: must start with http:// or https://")
+                raise Misconfigured(f"BULKHEAD_{field.upper()}: required when BULKHEAD_EMBEDDER is openai")
+        if not (settings.embedding_url or "").startswith(("http://", "https://")):
+            raise Misconfigured("BULKHEAD_EMBEDDING_URL: must start with http:// or https://")
     elif settings.embedder == "local" and settings.embedding_dimensions not in (None, LOCAL_EMBEDDING_DIM):
-        raise SettingsError(
+        raise Misconfigured(
             f"BULKHEAD_EMBEDDING_DIMENSIONS: the local embedder gives {LOCAL_EMBEDDING_DIM} dimensions; unset it"
         )

@@ -8,6 +8,7 @@ import uuid
 
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp_types import CallToolResult, TextContent
 
 BANK = "bulkhead-smoke"
 
@@ -27,23 +28,21 @@ async def run_smoke() -> None:
         retained = await client.call_tool(
             "retain", {"content": fact, "bank": BANK, "document_id": document, "tags": ["smoke"]}
         )
-        _check(retained)
-        _say("retain", retained.content[0].text)
+        _say("retain", _text(retained))
         recalled = await client.call_tool("recall", {"query": "favourite colour", "bank": BANK})
-        _check(recalled)
-        _say("recall", recalled.content[0].text)
-        if not any(m["text"] == fact for m in recalled.structured_content["memories"]):
+        _say("recall", _text(recalled))
+        if not any(m["text"] == fact for m in (recalled.structured_content or {}).get("memories", [])):
             raise RuntimeError("recall did not return the memory just retained")
         reflected = await client.call_tool("reflect", {"query": "What is the favourite colour?", "bank": BANK})
-        _check(reflected)
-        _say("reflect", f"{reflected.content[0].text} (mode {reflected.structured_content['mode']})")
+        _say("reflect", f"{_text(reflected)} (mode {(reflected.structured_content or {}).get('mode')})")
         forgotten = await client.call_tool("forget", {"bank": BANK, "document_id": document})
-        _check(forgotten)
-        _say("forget", forgotten.content[0].text)
+        _say("forget", _text(forgotten))
     print("smoke: ok", flush=True)
 
 
-def _check(result: object) -> None:
-    if getattr(result, "is_error", False):
-        text = result.content[0].text if result.content else "no detail"  # type: ignore[attr-defined]
+def _text(result: CallToolResult) -> str:
+    """The text part of a tool result; raises if the call failed."""
+    text = next((part.text for part in result.content if isinstance(part, TextContent)), "no detail")
+    if result.is_error:
         raise RuntimeError(f"tool call failed: {text}")
+    return text

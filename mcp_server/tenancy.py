@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mcp_server.config import Settings
+from mcp_server.errors import InvalidInput, Misconfigured
 
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # PostgreSQL truncates identifiers to 63 bytes; schema and role names here are ASCII.
@@ -21,10 +22,6 @@ MAX_IDENTIFIER_BYTES = 63
 ROLE_PREFIX = "bulkhead_t_"
 HASHED_ROLE_PREFIX = "bulkhead_th_"
 HASHED_KEY = re.compile(r"sha256:([0-9a-fA-F]{64})")
-
-
-class TenancyError(ValueError):
-    """A key map, key file or schema name that Bulkhead refuses to start with."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +33,14 @@ class Tenant:
 
 
 def validate_schema_name(name: str) -> str:
-    """Return `name` if it is an allowed tenant schema name, else raise `TenancyError`."""
+    """Return `name` if it is an allowed tenant schema name, else raise `InvalidInput`."""
     if not SCHEMA_NAME.fullmatch(name):
-        raise TenancyError(
+        raise InvalidInput(
             f"schema name {name[:80]!r} is not allowed: use 1-63 characters of lowercase a-z, 0-9 "
             "and _, not starting with a digit"
         )
     if name.startswith("pg_") or name == "information_schema":
-        raise TenancyError(f"schema name {name!r} is reserved by PostgreSQL")
+        raise InvalidInput(f"schema name {name!r} is reserved by PostgreSQL")
     return name
 
 
@@ -74,20 +71,20 @@ def hashed_form(key: str) -> str:
 
 def _key_digest(key: str, where: str) -> bytes:
     if not key:
-        raise TenancyError(f"{where}: the key is empty")
+        raise Misconfigured(f"{where}: the key is empty")
     hashed = HASHED_KEY.fullmatch(key)
     if hashed:
         return bytes.fromhex(hashed.group(1))
     if key.lower().startswith("sha256:"):
-        raise TenancyError(f"{where}: a hashed key must be 'sha256:' followed by 64 hex digits")
+        raise Misconfigured(f"{where}: a hashed key must be 'sha256:' followed by 64 hex digits")
     return digest_key(key)
 
 
 def _schema(name: str, where: str) -> str:
     try:
         return validate_schema_name(name)
-    except TenancyError as exc:
-        raise TenancyError(f"{where}: {exc}") from None
+    except InvalidInput as exc:
+        raise Misconfigured(f"{where}: {exc.message}") from None
 
 
 def parse_key_map(text: str) -> list[tuple[bytes, str]]:
@@ -102,11 +99,11 @@ def parse_key_map(text: str) -> list[tuple[bytes, str]]:
         if hashed:
             key, schema = entry[: hashed.end() - 1], entry[hashed.end() :]
         elif entry.lower().startswith("sha256:"):
-            raise TenancyError(f"{where}: a hashed key must be 'sha256:' followed by 64 hex digits, then ':SCHEMA'")
+            raise Misconfigured(f"{where}: a hashed key must be 'sha256:' followed by 64 hex digits, then ':SCHEMA'")
         elif ":" in entry:
             key, schema = entry.split(":", 1)
         else:
-            raise TenancyError(f"{where}: expected KEY:SCHEMA, found no ':'")
+            raise Misconfigured(f"{where}: expected KEY:SCHEMA, found no ':'")
         pairs.append((_key_digest(key.strip(), where), _schema(schema.strip(), where)))
     return pairs
 
@@ -116,7 +113,7 @@ def parse_key_file(path: Path) -> list[tuple[bytes, str]]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise TenancyError(f"BULKHEAD_TENANT_KEY_FILE: cannot read {path}: {exc.strerror}") from None
+        raise Misconfigured(f"BULKHEAD_TENANT_KEY_FILE: cannot read {path}: {exc.strerror}") from None
     pairs: list[tuple[bytes, str]] = []
     for number, raw in enumerate(lines, start=1):
         line = raw.strip()
@@ -125,7 +122,7 @@ def parse_key_file(path: Path) -> list[tuple[bytes, str]]:
         where = f"BULKHEAD_TENANT_KEY_FILE line {number}"
         fields = line.split()
         if len(fields) != 2:
-            raise TenancyError(f"{where}: expected 'KEY SCHEMA' separated by whitespace")
+            raise Misconfigured(f"{where}: expected 'KEY SCHEMA' separated by whitespace")
         pairs.append((_key_digest(fields[0], where), _schema(fields[1], where)))
     return pairs
 
@@ -138,7 +135,7 @@ class KeyMap:
         seen: set[bytes] = set()
         for number, (digest, schema) in enumerate(pairs, start=1):
             if digest in seen:
-                raise TenancyError(f"tenant key entry {number} repeats a key that is already mapped")
+                raise Misconfigured(f"tenant key entry {number} repeats a key that is already mapped")
             seen.add(digest)
             self._entries.append((digest, Tenant(schema=schema, label=schema)))
 
@@ -172,7 +169,7 @@ class TenantDirectory:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TenantDirectory:
-        """Build the directory, validating every entry; raises `TenancyError` on the first bad one."""
+        """Build the directory, validating every entry; raises `Misconfigured` on the first bad one."""
         default_schema = _schema(settings.default_schema, "BULKHEAD_DEFAULT_SCHEMA")
         pairs: list[tuple[bytes, str]] = []
         if settings.tenant_key_map is not None:
@@ -181,7 +178,7 @@ class TenantDirectory:
             pairs += parse_key_file(settings.tenant_key_file)
         keys = KeyMap(pairs)
         if settings.auth_configured and not settings.auth_disabled and not len(keys):
-            raise TenancyError("auth is on but the key map and key file hold no keys")
+            raise Misconfigured("auth is on but the key map and key file hold no keys")
         return cls(
             auth_enabled=settings.auth_enabled,
             default=Tenant(schema=default_schema, label=default_schema),

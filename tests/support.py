@@ -116,12 +116,17 @@ def internals_in(text: str, *echoed: str) -> list[str]:
 async def in_process_client(pg_url: str, schema: str, **settings: Any) -> AsyncIterator[Client]:
     """An MCP client connected in-process (no JSON framing) to a server bound to `schema`."""
     from mcp_server.config import load_settings
+    from mcp_server.runtime import open_runtime
     from mcp_server.server.app import build_server
+    from mcp_server.server.binding import FixedTenant
     from mcp_server.tenancy import TenantDirectory
 
     loaded = load_settings(_env_file=None, database_url=pg_url, default_schema=schema, **settings)
     directory = TenantDirectory.from_settings(loaded)
-    async with Client(build_server(loaded, directory, stdio_tenant=directory.default)) as client:
+    async with (
+        open_runtime(loaded, directory) as runtime,
+        Client(build_server(runtime, FixedTenant(directory.default))) as client,
+    ):
         yield client
 
 
@@ -129,14 +134,17 @@ async def full_text(store: Any, bank: str, query: str, **filters: Any) -> list[A
     """The memories a store's full-text search finds for `query` (no vector), in retained order."""
     from datetime import timedelta
 
+    from mcp_server.store import SearchRequest
+
     found = await store.search(
-        bank,
-        tsquery=query,
-        vector=None,
-        tags=filters.get("tags"),
-        since=filters.get("since"),
-        until=filters.get("until"),
-        per_leg=10,
-        neighbour_window=timedelta(0),
+        SearchRequest(
+            bank=bank,
+            ranked_query=query,
+            tags=filters.get("tags") or (),
+            since=filters.get("since"),
+            until=filters.get("until"),
+            per_leg=10,
+            neighbour_window=timedelta(0),
+        )
     )
     return [c.memory for c in found if c.lexical]

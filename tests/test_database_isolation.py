@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -15,13 +14,19 @@ from support import full_text, unique
 from mcp_server.store import (
     NewDocument,
     Provisioner,
+    SearchRequest,
     TenantStore,
-    UnknownBankError,
+    UnknownBank,
     VectorRewrite,
     register_vector_codec,
     stored_dimension,
 )
-from mcp_server.store.templates import SchemaStatements
+from mcp_server.store.sql import SchemaNames
+from mcp_server.store.sql.groups import render_all
+from mcp_server.store.sql.memories import MemorySQL
+from mcp_server.store.sql.migrations import MigrationSQL
+from mcp_server.store.sql.roles import RoleSQL
+from mcp_server.store.sql.search import SearchSQL
 from mcp_server.tenancy import tenant_role_name
 
 pytestmark = pytest.mark.anyio
@@ -100,13 +105,15 @@ async def test_a_store_whose_sql_names_another_schema_is_refused(pool: asyncpg.P
     a, b = await two_tenants(pool)
     before = await snapshot(pool, b)
     confused = TenantStore(pool, a)
-    statements_b = SchemaStatements.for_schema(b)
-    confused.sql = dataclasses.replace(statements_b, set_role=SchemaStatements.for_schema(a).set_role)
+    names_b = SchemaNames(b)
+    # Every statement names B's tables; the transaction still begins as A's role.
+    confused.memory_sql, confused.search_sql = MemorySQL(names_b), SearchSQL(names_b)
+    roles_b, migrations_b = RoleSQL(names_b), MigrationSQL(names_b)
     calls = [
         confused.retain("notes", document("doc-1", "Overwrite B.")),
         confused.retain("fresh", document("doc-2", "Plant in B.")),
         full_text(confused, "notes", "secret"),
-        confused.ensure_bank_exists("notes"),
+        confused.search(SearchRequest(bank="notes", ranked_query=None)),
         confused.forget_memories("notes", [uuid.uuid4()]),
         confused.forget_document("notes", "doc-1"),
         confused.list_banks(),
@@ -117,12 +124,12 @@ async def test_a_store_whose_sql_names_another_schema_is_refused(pool: asyncpg.P
     # The provisioning statements that name B's tables are refused under A's role too. (Handing
     # B's schema to B's role is not among them: PostgreSQL skips an ALTER OWNER that changes nothing.)
     provisioning = [
-        (statements_b.create_migrations_table, ()),
-        (statements_b.applied_versions, ()),
-        (statements_b.record_version, (999, "planted")),
-        (statements_b.adopt_tables, ()),
-        (statements_b.revoke_schema_from_public, ()),
-        (statements_b.share_schema_with_role, ()),
+        (migrations_b.create_migrations_table, ()),
+        (migrations_b.applied_versions, ()),
+        (migrations_b.record_version, (999, "planted")),
+        (roles_b.adopt_tables, ()),
+        (roles_b.revoke_schema_from_public, ()),
+        (roles_b.share_schema_with_role, ()),
     ]
     for statement, args in provisioning:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
@@ -152,7 +159,7 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
         provisioner = Provisioner(pool)
         await provisioner.bootstrap()
         await provisioner.provision(schema)
-        statements = SchemaStatements.for_schema(schema)
+        roles = RoleSQL(SchemaNames(schema))
         login = await admin.fetchval("SELECT current_user")
         # Hand the schema back to the login, as a version without tenant roles left it: adoption runs.
         await admin.execute(f'ALTER SCHEMA "{schema}" OWNER TO "{login}"')
@@ -160,8 +167,8 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
         await Provisioner(pool).provision(schema)
         async with pool.acquire() as conn, conn.transaction():
             # Not needed by a superuser login, which may always SET ROLE, so run here directly.
-            await conn.execute(statements.grant_role_to_login)
-            await conn.execute(statements.share_schema_with_role)
+            await conn.execute(roles.grant_role_to_login)
+            await conn.execute(roles.share_schema_with_role)
         store = TenantStore(pool, schema, vector_schema=provisioner.vector_schema)
         march, may = datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 5, 1, tzinfo=UTC)
         first = await store.retain(
@@ -173,9 +180,9 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
         windowed = await full_text(store, "notes", "wire", since=may)
         assert [m.id for m in windowed] == second
         assert [m.metadata for m in windowed] == [{"k": [1, "v"]}]
-        await store.ensure_bank_exists("notes")
-        with pytest.raises(UnknownBankError):
-            await store.ensure_bank_exists("elsewhere")
+        assert await store.search(SearchRequest(bank="notes", ranked_query=None)) == []
+        with pytest.raises(UnknownBank):
+            await store.search(SearchRequest(bank="elsewhere", ranked_query=None))
         assert await store.forget_memories("notes", [first[0]]) == 1
         assert await store.forget_memories("notes", first) == 1  # the document is now empty and goes too
         assert await store.forget_document("notes", "d2") == 1
@@ -186,18 +193,20 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
         # Vectors: retain with embeddings, hybrid search picking by rarer words, then a reembed.
         vectors = [np.eye(384, dtype=np.float32)[i] for i in range(2)]
         await store.retain("notes", document("d3", "Goats climb the wire.", "Kiwis again."), vectors)
-        common = await store.common_words(0)
+        async with store.transaction() as conn:
+            # Statistics make every word here common at a threshold of 0 rows: candidates are picked
+            # by the pruned query.
+            await conn.execute(f'ANALYZE "{schema}".memories')
         hybrid = await store.search(
-            "notes",
-            tsquery="goats | climb | wire",
-            vector=vectors[0],
-            tags=None,
-            since=None,
-            until=None,
-            per_leg=5,
-            neighbour_window=timedelta(hours=1),
-            words="goats climb wire",
-            common_words=[*common, "wire"],
+            SearchRequest(
+                bank="notes",
+                ranked_query="goats | climb | wire",
+                vector=vectors[0],
+                per_leg=5,
+                neighbour_window=timedelta(hours=1),
+                words="goats climb wire",
+                common_word_rows=0,
+            )
         )
         assert {c.memory.text for c in hybrid} == {"Goats climb the wire.", "Kiwis again."}
         assert await stored_dimension(store) == 384
@@ -207,8 +216,13 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
         await rewrite.write([seq for seq, _ in batch], [np.ones(8, dtype=np.float32)] * len(batch))
         await rewrite.finish()
         assert await stored_dimension(store) == 8
-        rendered = SchemaStatements.for_schema(schema, embedding_dim=8)
-        missing = [f.name for f in dataclasses.fields(SchemaStatements) if getattr(rendered, f.name) not in succeeded]
+        rendered = render_all(SchemaNames(schema, vector_schema=provisioner.vector_schema, embedding_dim=8))
+        # The search statements run with named parameters turned into numbered ones.
+        compiled = {
+            "SearchSQL.search_hybrid": store.search_sql.hybrid.text,
+            "SearchSQL.search_lexical": store.search_sql.lexical.text,
+        }
+        missing = [name for name, text in rendered.items() if compiled.get(name, text) not in succeeded]
         assert missing == [], f"statements never run (add them to this test): {missing}"
         # Every migration file was applied under the same search path.
         applied = await admin.fetch(f'SELECT version FROM "{schema}".schema_migrations ORDER BY version')

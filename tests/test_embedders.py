@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from embedding_stub import KEY, StubEmbeddings, embeddings_stub, stub_vector
 
-from mcp_server.config import SettingsError, load_settings
-from mcp_server.embedding import EmbeddingError, build_embedder
+from mcp_server.config import load_settings
+from mcp_server.embedding import build_embedder
 from mcp_server.embedding.local import LocalEmbedder
 from mcp_server.embedding.openai_compatible import OpenAICompatibleEmbedder, endpoint
+from mcp_server.errors import BulkheadError, Misconfigured
 
 pytestmark = pytest.mark.anyio
 
@@ -99,7 +100,7 @@ async def test_openai_compatible_errors_are_one_clear_sentence(
 ) -> None:
     embedder = OpenAICompatibleEmbedder(url=stub.url, model=model, dimensions=16, api_key=key, timeout=timeout)
     try:
-        with pytest.raises(EmbeddingError) as caught:
+        with pytest.raises(BulkheadError) as caught:
             await embedder.embed_documents(["hello"])
     finally:
         await embedder.aclose()
@@ -110,7 +111,7 @@ async def test_openai_compatible_errors_are_one_clear_sentence(
 async def test_openai_compatible_unreachable() -> None:
     embedder = OpenAICompatibleEmbedder(url="http://127.0.0.1:9/v1", model="m", dimensions=4)
     try:
-        with pytest.raises(EmbeddingError, match="cannot be reached"):
+        with pytest.raises(BulkheadError, match="cannot be reached"):
             await embedder.embed_query("hello")
     finally:
         await embedder.aclose()
@@ -121,9 +122,9 @@ def test_endpoint_and_settings() -> None:
     assert endpoint("http://h/v1/embeddings") == "http://h/v1/embeddings"
     assert build_embedder(load_settings(embedder="none")) is None
     assert isinstance(build_embedder(load_settings(embedder="local")), LocalEmbedder)
-    with pytest.raises(SettingsError, match="BULKHEAD_EMBEDDING_URL: required"):
+    with pytest.raises(Misconfigured, match="BULKHEAD_EMBEDDING_URL: required"):
         load_settings(embedder="openai", embedding_model="m", embedding_dimensions=8)
-    with pytest.raises(SettingsError, match="BULKHEAD_EMBEDDING_DIMENSIONS"):
+    with pytest.raises(Misconfigured, match="BULKHEAD_EMBEDDING_DIMENSIONS"):
         load_settings(embedder="local", embedding_dimensions=512)
-    with pytest.raises(SettingsError, match="BULKHEAD_EMBEDDER"):
+    with pytest.raises(Misconfigured, match="BULKHEAD_EMBEDDER"):
         load_settings(embedder="word2vec")

@@ -16,8 +16,8 @@ import pytest
 from mcp import Client
 from support import call, call_error, connect, server_env, stdio_client, unique
 
+from mcp_server.db.pool import DATABASE_UNAVAILABLE as UNAVAILABLE
 from mcp_server.memory.chunking import chunk_text
-from mcp_server.server.tools import UNAVAILABLE
 
 pytestmark = pytest.mark.anyio
 

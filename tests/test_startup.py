@@ -7,7 +7,8 @@ import subprocess
 import pytest
 from support import REPO, clear_bulkhead_env, run_bulkhead, server_env, unique
 
-from mcp_server.config import MIB, SettingsError, load_settings
+from mcp_server.config import MIB, load_settings
+from mcp_server.errors import Misconfigured
 
 SECRET = "sk-live-Zq8vN3pLr5tY"
 
@@ -42,7 +43,7 @@ def test_bad_setting_is_one_line_naming_the_variable(
 ) -> None:
     clear_bulkhead_env(monkeypatch)
     monkeypatch.setenv(variable, value)
-    with pytest.raises(SettingsError) as caught:
+    with pytest.raises(Misconfigured) as caught:
         load_settings(_env_file=None)
     message = str(caught.value)
     assert message.startswith(expected) and "\n" not in message and value not in message.split(":", 1)[1]

@@ -13,8 +13,11 @@ from support import full_text, unique
 from mcp_server.config import load_settings
 from mcp_server.db.migrations import load_migrations
 from mcp_server.db.pool import create_pool
-from mcp_server.store import NewDocument, Provisioner, StoreRegistry, TenantStore, UnknownBankError
-from mcp_server.store.templates import SchemaStatements, render
+from mcp_server.errors import InvalidInput
+from mcp_server.store import NewDocument, Provisioner, StoreRegistry, TenantStore, UnknownBank
+from mcp_server.store.sql import SchemaNames, StatementGroup, render
+from mcp_server.store.sql.groups import SCHEMA_GROUPS, render_all
+from mcp_server.store.sql.search import SearchSQL
 
 pytestmark = pytest.mark.anyio
 
@@ -37,14 +40,24 @@ def document(document_id: str, *chunks: str, **fields: object) -> NewDocument:
 
 
 def test_statements_are_rendered_for_a_quoted_valid_schema_only() -> None:
-    statements = SchemaStatements.for_schema("tenant_a")
+    statements = SearchSQL.for_schema("tenant_a")
     assert '"tenant_a".memories' in statements.search_lexical
     assert '"tenant_a".memories' in statements.search_hybrid and '"bulkhead_ext".<=>' in statements.search_hybrid
-    assert "{schema}" not in "".join(vars(statements).values())
+    everything = render_all(SchemaNames("tenant_a"))
+    assert not any(placeholder in text for text in everything.values() for placeholder in ("{schema}", "{role}"))
     assert render("DEFAULT '{}' ON {schema}", schema='"s"') == "DEFAULT '{}' ON \"s\""
     for bad in ('x"; DROP SCHEMA public; --', "Tenant", "pg_catalog", ""):
-        with pytest.raises(ValueError):
-            SchemaStatements.for_schema(bad)
+        with pytest.raises(InvalidInput):
+            SearchSQL.for_schema(bad)
+
+
+def test_every_statement_group_is_listed_and_search_binds_by_name() -> None:
+    assert set(StatementGroup.__subclasses__()) == set(SCHEMA_GROUPS)
+    search = SearchSQL.for_schema("tenant_a")
+    assert "$" not in search.search_hybrid and ":vector" not in search.search_lexical
+    assert set(search.lexical.names) | {"vector"} == set(search.hybrid.names)
+    with pytest.raises(KeyError, match="common_words"):
+        search.lexical.arguments({"bank_id": 1})
 
 
 def test_migrations_are_numbered_and_carry_their_requirements() -> None:
@@ -115,9 +128,9 @@ async def test_retain_replaces_a_document_atomically(pool: asyncpg.Pool) -> None
 
 async def test_unknown_banks_and_foreign_ids(pool: asyncpg.Pool) -> None:
     store = await provisioned_store(pool)
-    with pytest.raises(UnknownBankError):
+    with pytest.raises(UnknownBank):
         await full_text(store, "missing", "x")
-    with pytest.raises(UnknownBankError):
+    with pytest.raises(UnknownBank):
         await store.forget_memories("missing", [uuid.uuid4()])
     ids = await store.retain("bank", document("doc", "kept"))
     assert await store.forget_memories("bank", [uuid.uuid4()]) == 0

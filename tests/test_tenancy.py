@@ -9,9 +9,9 @@ import pytest
 from support import clear_bulkhead_env
 
 from mcp_server.config import Settings
+from mcp_server.errors import InvalidInput, Misconfigured
 from mcp_server.tenancy import (
     KeyMap,
-    TenancyError,
     Tenant,
     TenantDirectory,
     hashed_form,
@@ -50,13 +50,13 @@ def test_schema_names_accepted(name: str) -> None:
     ],
 )
 def test_schema_names_refused(name: str) -> None:
-    with pytest.raises(TenancyError):
+    with pytest.raises(InvalidInput):
         validate_schema_name(name)
 
 
 def test_key_map_first_colon_rule() -> None:
     # "key:with:colons:tenant_b" splits on its first colon, so the schema is invalid.
-    with pytest.raises(TenancyError, match="entry 1"):
+    with pytest.raises(Misconfigured, match="entry 1"):
         parse_key_map("key:with:colons:tenant_b")
     assert parse_key_map(" key-a : tenant_a ; key-b:tenant_b;") == [
         (digest("key-a"), "tenant_a"),
@@ -68,7 +68,7 @@ def test_key_map_hashed_keys() -> None:
     hexdigest = hashlib.sha256(b"secret").hexdigest()
     assert parse_key_map(f"sha256:{hexdigest}:tenant_a") == [(digest("secret"), "tenant_a")]
     assert parse_key_map(f"sha256:{hexdigest.upper()}:tenant_a") == [(digest("secret"), "tenant_a")]
-    with pytest.raises(TenancyError, match="64 hex digits"):
+    with pytest.raises(Misconfigured, match="64 hex digits"):
         parse_key_map("sha256:abc:tenant_a")
 
 
@@ -86,7 +86,7 @@ def test_key_map_hashed_keys() -> None:
     ],
 )
 def test_key_map_errors_name_the_entry_not_the_key(text: str, problem: str) -> None:
-    with pytest.raises(TenancyError, match=problem) as caught:
+    with pytest.raises(Misconfigured, match=problem) as caught:
         parse_key_map(text)
     assert "SeCrEtKeY" not in str(caught.value)
     assert "entry" in str(caught.value)
@@ -98,9 +98,9 @@ def test_key_file(tmp_path: Path) -> None:
     path.write_text(f"# comment\n\n  k1   tenant_a\nsha256:{hexdigest} tenant_b\n")
     assert parse_key_file(path) == [(digest("k1"), "tenant_a"), (digest("k2"), "tenant_b")]
     path.write_text("k1 tenant_a extra\n")
-    with pytest.raises(TenancyError, match="line 1"):
+    with pytest.raises(Misconfigured, match="line 1"):
         parse_key_file(path)
-    with pytest.raises(TenancyError, match="cannot read"):
+    with pytest.raises(Misconfigured, match="cannot read"):
         parse_key_file(tmp_path / "missing")
 
 
@@ -108,10 +108,10 @@ def test_duplicate_keys_refused_but_several_keys_per_schema_allowed() -> None:
     keys = KeyMap(parse_key_map("old:tenant_a;new:tenant_a;other:tenant_b"))
     assert keys.resolve("old") == keys.resolve("new") == Tenant("tenant_a", "tenant_a")
     assert keys.schemas == ["tenant_a", "tenant_b"]
-    with pytest.raises(TenancyError, match="repeats a key"):
+    with pytest.raises(Misconfigured, match="repeats a key"):
         KeyMap(parse_key_map("same:tenant_a;same:tenant_b"))
     hexdigest = hashlib.sha256(b"same").hexdigest()
-    with pytest.raises(TenancyError, match="repeats a key"):
+    with pytest.raises(Misconfigured, match="repeats a key"):
         KeyMap(parse_key_map(f"same:tenant_a;sha256:{hexdigest}:tenant_b"))
 
 
@@ -137,7 +137,7 @@ def test_directory_auth_on_and_off(monkeypatch: pytest.MonkeyPatch) -> None:
     none = TenantDirectory.from_settings(Settings(_env_file=None))
     assert not none.auth_enabled and none.resolve("anything").schema == "public"
     assert on.schemas == ["public", "tenant_a"]
-    with pytest.raises(TenancyError, match="BULKHEAD_DEFAULT_SCHEMA"):
+    with pytest.raises(Misconfigured, match="BULKHEAD_DEFAULT_SCHEMA"):
         TenantDirectory.from_settings(Settings(default_schema="Public", _env_file=None))
-    with pytest.raises(TenancyError, match="hold no keys"):
+    with pytest.raises(Misconfigured, match="hold no keys"):
         TenantDirectory.from_settings(Settings(tenant_key_map=" ; ", _env_file=None))

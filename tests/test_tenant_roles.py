@@ -11,10 +11,11 @@ from support import call_error, in_process_client, unique
 
 from mcp_server.config import Settings
 from mcp_server.db.pool import create_pool
+from mcp_server.errors import InvalidInput, Misconfigured
 from mcp_server.memory import recall, retain
-from mcp_server.server.tools import UNPREPARED
-from mcp_server.store import Provisioner, ProvisioningError, TenantStore
-from mcp_server.tenancy import TenancyError, tenant_role_name
+from mcp_server.store import Provisioner, TenantStore
+from mcp_server.store.roles import UNPREPARED
+from mcp_server.tenancy import tenant_role_name
 
 pytestmark = pytest.mark.anyio
 
@@ -37,7 +38,7 @@ def test_role_names_follow_the_documented_rule() -> None:
     # A short schema cannot be named so that its role equals a hashed one.
     hashed_tail = tenant_role_name(long_a).removeprefix("bulkhead_t")
     assert tenant_role_name(hashed_tail.lstrip("_")) != tenant_role_name(long_a)
-    with pytest.raises(TenancyError):
+    with pytest.raises(InvalidInput):
         tenant_role_name('acme"; DROP ROLE postgres; --')
 
 
@@ -158,7 +159,7 @@ async def test_a_role_that_can_log_in_is_refused_as_a_tenant_role(pool: asyncpg.
     async with pool.acquire() as conn:
         await conn.execute(f'CREATE ROLE "{tenant_role_name(schema)}" LOGIN')
     provisioner = await provisioned(pool)
-    with pytest.raises(ProvisioningError, match="not a plain NOLOGIN role"):
+    with pytest.raises(Misconfigured, match="not a plain NOLOGIN role"):
         await provisioner.provision(schema)
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", schema) is None
@@ -179,7 +180,7 @@ async def test_a_tenant_role_that_is_a_member_of_another_role_is_refused(pool: a
     provisioner = await provisioned(pool, first, second)
     async with pool.acquire() as conn:
         await conn.execute(f'GRANT "{tenant_role_name(second)}" TO "{tenant_role_name(first)}"')
-    with pytest.raises(ProvisioningError, match="member of other roles"):
+    with pytest.raises(Misconfigured, match="member of other roles"):
         await Provisioner(pool).provision(first)
     assert provisioner.has_vector
 
@@ -310,7 +311,7 @@ async def test_a_login_without_createrole_uses_the_roles_an_operator_made(pg_url
             max_content_bytes=1024,
         )
         assert [b.name for b in await store.list_banks()] == ["notes"]
-        with pytest.raises(ProvisioningError, match=r"may not create role .*CREATEROLE"):
+        with pytest.raises(Misconfigured, match=r"may not create role .*CREATEROLE"):
             await provisioner.provision(missing)
     finally:
         await plain.close()

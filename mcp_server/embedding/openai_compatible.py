@@ -9,7 +9,8 @@ from typing import Any
 import httpx2
 import numpy as np
 
-from mcp_server.embedding.base import EmbeddingError, QueryCache, Vector, normalise
+from mcp_server.embedding.base import QueryCache, Vector, normalise
+from mcp_server.errors import InvalidInput, Misconfigured, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -75,25 +76,25 @@ class OpenAICompatibleEmbedder:
         try:
             response = await self._client.post(self.url, json=body)
         except httpx2.TimeoutException:
-            raise EmbeddingError(
+            raise Unavailable(
                 f"the embedding service did not answer within {self.timeout:g} s; nothing was changed, retry later."
             ) from None
         except httpx2.HTTPError as exc:
             logger.warning("embedding request failed: %s", type(exc).__name__)
-            raise EmbeddingError("the embedding service cannot be reached; nothing was changed, retry later.") from None
+            raise Unavailable("the embedding service cannot be reached; nothing was changed, retry later.") from None
         if response.status_code in (401, 403):
-            raise EmbeddingError(
+            raise Misconfigured(
                 f"the embedding service refused the configured credentials (HTTP {response.status_code}); "
                 "the server's operator must fix BULKHEAD_EMBEDDING_API_KEY."
             )
         if response.status_code == 429 or response.status_code >= 500:
-            raise EmbeddingError(
+            raise Unavailable(
                 f"the embedding service is busy or failing (HTTP {response.status_code}); "
                 "nothing was changed, retry later."
             )
         if response.status_code != 200:
             logger.warning("embedding service answered HTTP %s: %.300s", response.status_code, response.text)
-            raise EmbeddingError(
+            raise InvalidInput(
                 f"the embedding service rejected the request (HTTP {response.status_code}); "
                 "the text may be too long for its model, so try shorter content."
             )
@@ -105,11 +106,11 @@ class OpenAICompatibleEmbedder:
             items = sorted(payload["data"], key=lambda item: item["index"])
             matrix = np.array([item["embedding"] for item in items], dtype=np.float32)
         except (ValueError, KeyError, TypeError):
-            raise EmbeddingError("the embedding service sent an answer Bulkhead cannot read; retry later.") from None
+            raise Unavailable("the embedding service sent an answer Bulkhead cannot read; retry later.") from None
         if matrix.ndim != 2 or matrix.shape[0] != expected:
-            raise EmbeddingError("the embedding service sent the wrong number of vectors; retry later.")
+            raise Unavailable("the embedding service sent the wrong number of vectors; retry later.")
         if matrix.shape[1] != self._dimension:
-            raise EmbeddingError(
+            raise Misconfigured(
                 f"the embedding service returned {matrix.shape[1]}-dimension vectors but the server is "
                 f"configured for {self._dimension}; the operator must fix BULKHEAD_EMBEDDING_DIMENSIONS."
             )

@@ -1,7 +1,6 @@
 """What memory means: validation, chunking, ranking, budgets and the answers built from memories."""
 
-from mcp_server.memory.operations import BankNotFoundError, forget, list_banks, recall, retain
-from mcp_server.memory.reflect import reflect
-from mcp_server.memory.validation import MemoryInputError
+from mcp_server.memory.operations import forget, list_banks, recall, retain
+from mcp_server.memory.reflection import reflect
 
-__all__ = ["BankNotFoundError", "MemoryInputError", "forget", "list_banks", "recall", "reflect", "retain"]
+__all__ = ["forget", "list_banks", "recall", "reflect", "retain"]

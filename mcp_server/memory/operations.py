@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from mcp_server.embedding import Embedder, EmbeddingError
+from mcp_server.embedding import Embedder
+from mcp_server.errors import InvalidInput, NotFound
 from mcp_server.memory import validation as check
 from mcp_server.memory.budget import count_tokens, cut_to_budget
 from mcp_server.memory.chunking import chunk_text
@@ -28,19 +30,12 @@ from mcp_server.memory.ranking import (
     pruning_words,
 )
 from mcp_server.memory.time_hints import time_hints
-from mcp_server.memory.validation import MemoryInputError
-from mcp_server.store import NewDocument, StoredMemory, TenantStore, UnknownBankError
+from mcp_server.store import NewDocument, SearchRequest, StoredMemory, TenantStore, UnknownBank
 
 
-class EmbeddingFailedError(MemoryInputError):
-    """The embedder could not turn the text into vectors; nothing was stored or searched."""
-
-
-class BankNotFoundError(MemoryInputError):
-    """The bank does not exist for this tenant. Reads the same whoever else may have one."""
-
-    def __init__(self, bank: str) -> None:
-        super().__init__(f"bank {bank!r} does not exist; call list_banks to see your banks (retain creates a bank).")
+def bank_not_found(bank: str) -> NotFound:
+    """The bank does not exist for this tenant; reads the same whoever else may have one."""
+    return NotFound(f"bank {bank!r} does not exist; call list_banks to see your banks (retain creates a bank).")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -82,7 +77,7 @@ async def retain(
     document = NewDocument(
         document_id=check.document_id(document_id) or str(uuid.uuid4()),
         chunks=chunk_text(check.content(content, max_content_bytes)),
-        context=check.optional_text(context, "context"),
+        context=check.context(context),
         tags=check.tags(tags),
         metadata=check.metadata(metadata),
         occurred_at=check.timestamp(occurred_at, "occurred_at"),
@@ -90,10 +85,7 @@ async def retain(
     bank = check.bank(bank)
     vectors = None
     if embedder is not None and store.has_vectors:
-        try:
-            vectors = await embedder.embed_documents(document.chunks)
-        except EmbeddingError as exc:
-            raise EmbeddingFailedError(str(exc)) from None
+        vectors = await embedder.embed_documents(document.chunks)
     ids = await store.retain(bank, document, vectors)
     return RetainResult(bank=bank, document_id=document.document_id, memory_ids=[str(i) for i in ids])
 
@@ -112,46 +104,34 @@ async def recall(
 ) -> RecallResult:
     """The memories that best match `query` by words and by meaning, cut to `max_results` and `max_tokens`."""
     text = check.query(query)
-    bank = check.bank(bank)
-    check.bounded(max_results, "max_results", 1, check.MAX_RESULTS)
-    check.bounded(max_tokens, "max_tokens", 1, check.MAX_TOKENS)
-    wanted_tags = check.tags(tags)
-    start, end = check.timestamp(since, "since"), check.timestamp(until, "until")
-    if start and end and start > end:
-        raise MemoryInputError("since is later than until; swap them or widen the window.")
-    tsquery = lexical_query(text)
-    vector = None
+    request = SearchRequest(
+        bank=check.bank(bank),
+        ranked_query=lexical_query(text),
+        tags=check.tags(tags),
+        since=check.timestamp(since, "since"),
+        until=check.timestamp(until, "until"),
+        # Enough candidates that every result asked for can come from either leg.
+        per_leg=max(CANDIDATES_PER_LEG, check.max_results(max_results)),
+        neighbour_window=NEIGHBOUR_WINDOW,
+        words=pruning_words(text),
+        common_word_rows=COMMON_WORD_ROWS,
+    )
+    check.max_tokens(max_tokens)
+    if request.since and request.until and request.since > request.until:
+        raise InvalidInput("since is later than until; swap them or widen the window.")
     if embedder is not None and store.has_vectors:
-        try:
-            vector = await embedder.embed_query(text, namespace=store.schema)
-        except EmbeddingError as exc:
-            raise EmbeddingFailedError(str(exc)) from None
-    words = pruning_words(text)
+        request = replace(request, vector=await embedder.embed_query(text, namespace=store.schema))
     try:
-        if tsquery is None and vector is None:
-            await store.ensure_bank_exists(bank)
-            candidates = []
-        else:
-            candidates = await store.search(
-                bank,
-                tsquery=tsquery,
-                vector=vector,
-                tags=wanted_tags,
-                since=start,
-                until=end,
-                # Enough candidates that every result asked for can come from either leg.
-                per_leg=max(CANDIDATES_PER_LEG, max_results),
-                neighbour_window=NEIGHBOUR_WINDOW,
-                words=words,
-                common_words=await store.common_words(COMMON_WORD_ROWS) if words else frozenset(),
-            )
-    except UnknownBankError:
-        raise BankNotFoundError(bank) from None
+        candidates = await store.search(request)
+    except UnknownBank:
+        raise bank_not_found(request.bank) from None
     ranked = fuse(candidates, text, time_hints(text))
     kept, truncated = cut_to_budget(
         ranked, max_results=max_results, max_tokens=max_tokens, size=lambda r: count_tokens(r.candidate.memory.text)
     )
-    return RecallResult(bank=bank, memories=[_recalled(r.candidate.memory, r.score) for r in kept], truncated=truncated)
+    return RecallResult(
+        bank=request.bank, memories=[_recalled(r.candidate.memory, r.score) for r in kept], truncated=truncated
+    )
 
 
 async def forget(
@@ -166,16 +146,16 @@ async def forget(
     ids = check.memory_ids(memory_ids)
     document = check.document_id(document_id)
     if not ids and document is None:
-        raise MemoryInputError("pass memory_ids or document_id to say what to forget.")
+        raise InvalidInput("pass memory_ids or document_id to say what to forget.")
     if ids and document is not None:
-        raise MemoryInputError("pass either memory_ids or document_id, not both.")
+        raise InvalidInput("pass either memory_ids or document_id, not both.")
     try:
         if document is not None:
             deleted = await store.forget_document(bank, document)
         else:
             deleted = await store.forget_memories(bank, ids)
-    except UnknownBankError:
-        raise BankNotFoundError(bank) from None
+    except UnknownBank:
+        raise bank_not_found(bank) from None
     return ForgetResult(deleted=deleted)
 
 

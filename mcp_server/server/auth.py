@@ -15,7 +15,7 @@ import os
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
-from pydantic import ConfigDict
+from pydantic import AnyHttpUrl, ConfigDict
 
 from mcp_server.tenancy import Tenant, TenantDirectory, digest_key
 
@@ -66,8 +66,8 @@ def auth_settings(public_url: str) -> AuthSettings:
     issuer in its protected-resource metadata.
     """
     return AuthSettings(
-        issuer_url=public_url,  # type: ignore[arg-type]
-        resource_server_url=f"{public_url}/mcp",  # type: ignore[arg-type]
+        issuer_url=AnyHttpUrl(public_url),
+        resource_server_url=AnyHttpUrl(f"{public_url}/mcp"),
         # Keys are not audience-bound tokens; the verifier itself decides which keys are valid.
         validate_token_resource=False,
     )

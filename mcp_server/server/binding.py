@@ -1,43 +1,51 @@
-"""The one place a tool handler learns which tenant it serves.
+"""How a tool call learns which tenant it serves: from the credential, never from an argument.
 
-The tenant comes from the credential the session was opened with, never from a tool argument:
-- stdio: the tenant of `BULKHEAD_API_KEY`, resolved before the first message;
-- HTTP with auth off: the default tenant, for everyone;
-- HTTP with auth on: the tenant of the bearer key on the request. A stateful session (streamable
-  HTTP after `initialize`, or SSE) only accepts requests carrying the key that opened it, so this
-  is the tenant of the request that opened the session; clients of the protocol revision without
-  a handshake are bound per request.
+- stdio: `FixedTenant`, the tenant of `BULKHEAD_API_KEY`, resolved before the first message;
+- HTTP: `BearerTenant`. With auth off, the default tenant for everyone; with auth on, the tenant
+  of the bearer key on the request. A stateful session (streamable HTTP after `initialize`, or
+  SSE) only accepts requests carrying the key that opened it, so this is the tenant of the
+  request that opened the session; clients of the revision without a handshake are bound per
+  request.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from mcp.server.mcpserver import Context
+from dataclasses import dataclass
+from typing import Protocol
 
 from mcp_server.server.auth import request_tenant
-from mcp_server.server.runtime import Runtime
-from mcp_server.tenancy import Tenant
+from mcp_server.tenancy import Tenant, TenantDirectory
 
 
-class UnboundSessionError(RuntimeError):
-    """A request reached a tool without a tenant bound to its session."""
+class Binding(Protocol):
+    """Where the tenant of the call being served comes from."""
+
+    def tenant(self) -> Tenant:
+        """The bound tenant; raises if there is none (the call must not run)."""
+        ...
 
 
-def runtime_of(ctx: Context[Any, Any]) -> Runtime:
-    """The server's runtime, from the request context."""
-    return ctx.request_context.lifespan_context
+@dataclass(frozen=True, slots=True)
+class FixedTenant:
+    """One tenant for the whole process: a stdio session."""
+
+    bound: Tenant
+
+    def tenant(self) -> Tenant:
+        return self.bound
 
 
-def bound_tenant(ctx: Context[Any, Any]) -> Tenant:
-    """The tenant bound to this request's session; raises `UnboundSessionError` if there is none."""
-    runtime = runtime_of(ctx)
-    if runtime.stdio_tenant is not None:
-        return runtime.stdio_tenant
-    if not runtime.directory.auth_enabled:
-        return runtime.directory.default
-    tenant = request_tenant()
-    if tenant is None:
-        # Unreachable over HTTP (the SDK answers 401 first); fail closed all the same.
-        raise UnboundSessionError("no tenant is bound to this session")
-    return tenant
+@dataclass(frozen=True, slots=True)
+class BearerTenant:
+    """The tenant of the HTTP request's bearer key (or the default tenant with auth off)."""
+
+    directory: TenantDirectory
+
+    def tenant(self) -> Tenant:
+        if not self.directory.auth_enabled:
+            return self.directory.default
+        tenant = request_tenant()
+        if tenant is None:
+            # Unreachable over HTTP (the SDK answers 401 first); fail closed all the same.
+            raise PermissionError("no tenant is bound to this request")
+        return tenant

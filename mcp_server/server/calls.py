@@ -1,70 +1,158 @@
-"""One log line for every tool call.
+"""The call path every tool call takes: bind the tenant, open its store, map errors, log a line.
 
-The line (logger `mcp_server.calls`, to stderr) carries the tenant label, the tool, the bank,
-the outcome and the duration; never content, never a key. Values the caller chose appear only
-when they are known tool names or valid bank names, so the line is always one parseable line.
+This is the one place where a `BulkheadError` becomes an MCP tool error and a log outcome, and
+where an argument refused by the input schema becomes one sentence. The line (logger
+`mcp_server.calls`, to stderr) carries the tenant label, the tool, the bank, the outcome and the
+duration; never content, never a key. Values the caller chose appear only when they are known
+tool names or valid bank names, so the line is always one parseable line.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from pydantic import ValidationError
 
+from mcp_server.errors import BulkheadError, ErrorKind
+from mcp_server.memory.arguments import RULES
 from mcp_server.memory.validation import BANK_NAME
-from mcp_server.server.binding import bound_tenant
-from mcp_server.server.tools import DEFAULT_BANK, UnavailableError
+from mcp_server.runtime import Runtime
+from mcp_server.server.binding import Binding
+from mcp_server.store import TenantStore
+from mcp_server.tenancy import Tenant
 
 logger = logging.getLogger("mcp_server.calls")
 
-# Tools whose `bank` argument defaults to DEFAULT_BANK when the caller leaves it out.
-DEFAULT_BANK_TOOLS = frozenset({"retain", "recall", "reflect"})
+T = TypeVar("T")
+
+OUTCOME: dict[ErrorKind, str] = {
+    ErrorKind.INVALID: "rejected",
+    ErrorKind.NOT_FOUND: "rejected",
+    ErrorKind.LIMITED: "rejected",
+    ErrorKind.UNAVAILABLE: "unavailable",
+    ErrorKind.MISCONFIGURED: "error",
+}
+"""The log outcome of each error kind; a tool error with no kind is `error` (a crash)."""
+
+# Pydantic error types that mean "outside the bounds" rather than "of the wrong type".
+BOUND_ERRORS = frozenset(
+    {
+        "string_pattern_mismatch",
+        "string_too_long",
+        "string_too_short",
+        "too_long",
+        "too_short",
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+    }
+)
 
 
-def _outcome(exc: ToolError) -> str:
-    if isinstance(exc, UnexpectedToolError):
-        return "error"
-    if isinstance(exc.__cause__, UnavailableError):
-        return "unavailable"
-    return "rejected"
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """What a handler works with: the bound tenant, its open store, and the runtime."""
+
+    tenant: Tenant
+    store: TenantStore
+    runtime: Runtime
 
 
-def _tenant_label(context: Context[Any, Any] | None) -> str:
-    if context is None:
-        return "-"
-    try:
-        return bound_tenant(context).label
-    except Exception:
-        return "-"
+_current: ContextVar[ToolCall] = ContextVar("bulkhead_tool_call")
 
 
-def _bank(tool: str, arguments: dict[str, Any]) -> str:
-    bank = arguments.get("bank", DEFAULT_BANK if tool in DEFAULT_BANK_TOOLS else None)
-    return bank if isinstance(bank, str) and BANK_NAME.fullmatch(bank) else "-"
+def this_call() -> ToolCall:
+    """The call being handled; set by `perform` around the handler, in the handler's own task."""
+    return _current.get()
 
 
-@contextmanager
-def logged_call(tool: str | None, arguments: dict[str, Any], context: Context[Any, Any] | None) -> Iterator[None]:
-    """Log one line when the call inside ends; `tool` is None for a name that is not a tool."""
+def tool_error(tool: str, message: str) -> ToolError:
+    """A tool error whose text reads as the SDK's own: `Error executing tool NAME: sentence`."""
+    return ToolError(f"Error executing tool {tool}: {message}")
+
+
+def describe_invalid_arguments(tool: str, error: ValidationError) -> str:
+    """The sentence for arguments the input schema refused; never echoes a value.
+
+    A value outside its argument's bounds gets that argument's rule (`arguments.RULES`), as the
+    same value would from `memory`; anything else names each bad argument and what is wrong.
+    """
+    problems: list[str] = []
+    rules: list[str] = []
+    for item in error.errors(include_url=False, include_input=False):
+        field = str(item["loc"][0]) if item["loc"] else ""
+        where = ".".join(str(part) for part in item["loc"]) or "arguments"
+        if item["type"] in BOUND_ERRORS and field in RULES:
+            rules.append(RULES[field])
+            continue
+        if item["type"] == "string_unicode":
+            rules.append(f"{where} contains an unpaired surrogate, which is not valid Unicode; send valid UTF-8 text.")
+            continue
+        problems.append(f"{where}: {item['msg']}" if item["type"] != "missing" else f"{where} is required")
+    if problems:
+        return f"invalid arguments for {tool}: {'; '.join(problems + [r.rstrip('.') for r in rules])}."
+    return f"Error executing tool {tool}: {' '.join(dict.fromkeys(rules))}"
+
+
+async def perform(
+    tool: str | None,
+    default_bank: str | None,
+    arguments: dict[str, Any],
+    runtime: Runtime,
+    binding: Binding,
+    invoke: Callable[[], Awaitable[T]],
+) -> T:
+    """Run one tool call (`invoke`) for the bound tenant; `tool` is None for an unknown name."""
     started = time.perf_counter()
-    outcome = "error"
+    outcome, label = "error", "-"
     try:
-        yield
+        tenant = binding.tenant()
+        label = tenant.label
+        if tool is None:
+            outcome = "rejected"
+            return await invoke()
+        call = ToolCall(tenant, await runtime.store_for(tenant), runtime)
+        token = _current.set(call)
+        try:
+            result = await invoke()
+        finally:
+            _current.reset(token)
         outcome = "ok"
+        return result
+    except BulkheadError as exc:
+        outcome = OUTCOME[exc.kind]
+        raise _public(tool or "unknown", exc) from exc
     except ToolError as exc:
-        outcome = "rejected" if tool is None else _outcome(exc)
+        cause = exc.__cause__
+        if isinstance(cause, BulkheadError):
+            outcome = OUTCOME[cause.kind]
+            raise _public(tool or "unknown", cause) from cause
+        if isinstance(cause, ValidationError):
+            outcome = "rejected"
+            raise ToolError(describe_invalid_arguments(tool or "unknown", cause)) from cause
+        if tool is not None:
+            outcome = "error" if isinstance(exc, UnexpectedToolError) else "rejected"
         raise
     finally:
+        bank = arguments.get("bank", default_bank)
         logger.info(
             "tool call tenant=%s tool=%s bank=%s outcome=%s duration_ms=%.1f",
-            _tenant_label(context),
+            label,
             tool or "unknown",
-            _bank(tool, arguments) if tool else "-",
+            bank if tool and isinstance(bank, str) and BANK_NAME.fullmatch(bank) else "-",
             outcome,
             (time.perf_counter() - started) * 1000,
         )
+
+
+def _public(tool: str, error: BulkheadError) -> ToolError:
+    if error.detail:
+        logger.error("%s", error.detail)
+    return tool_error(tool, error.message)

@@ -11,7 +11,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 
 import uvicorn
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
@@ -21,10 +21,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from mcp_server.config import MIB, Settings
+from mcp_server.runtime import Runtime, open_runtime
 from mcp_server.server.app import build_server
 from mcp_server.server.auth import KeyVerifier, auth_settings
+from mcp_server.server.binding import BearerTenant
 from mcp_server.server.lifecycle import STREAMS_CLOSE_TIMEOUT, GracefulServer, InFlightCalls
-from mcp_server.server.runtime import Runtime, open_runtime
 from mcp_server.tenancy import TenantDirectory
 
 logger = logging.getLogger(__name__)
@@ -61,22 +62,14 @@ async def healthz(_: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def build_http_app(
-    settings: Settings, directory: TenantDirectory, runtime: Runtime, *, host: str, port: int, in_flight: InFlightCalls
-) -> Starlette:
+def build_http_app(runtime: Runtime, *, host: str, port: int, in_flight: InFlightCalls) -> Starlette:
     """The Starlette app serving both transports over the already-open `runtime`."""
+    settings, directory = runtime.settings, runtime.directory
     auth = verifier = None
     if directory.auth_enabled:
         verifier = KeyVerifier(directory)
         auth = auth_settings(base_url(settings, host, port))
-    server = build_server(
-        settings,
-        directory,
-        runtime=lambda: nullcontext(runtime),
-        auth=auth,
-        token_verifier=verifier,
-        middleware=[in_flight],
-    )
+    server = build_server(runtime, BearerTenant(directory), auth=auth, token_verifier=verifier, middleware=[in_flight])
     # A retain of the largest allowed content must not be refused before it is read.
     body_limit = max(DEFAULT_MAX_REQUEST_BODY_SIZE, 2 * settings.max_content_bytes + MIB)
     # `host` turns on the SDK's DNS-rebinding protection when serving on loopback.
@@ -109,7 +102,7 @@ async def serve_http(settings: Settings, directory: TenantDirectory, sock: socke
     port = sock.getsockname()[1]
     async with open_runtime(settings, directory) as runtime:
         in_flight = InFlightCalls()
-        app = build_http_app(settings, directory, runtime, host=host, port=port, in_flight=in_flight)
+        app = build_http_app(runtime, host=host, port=port, in_flight=in_flight)
         config = uvicorn.Config(
             app,
             log_config=None,  # Bulkhead's own logging: stderr, one format

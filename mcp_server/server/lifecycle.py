@@ -59,7 +59,8 @@ class GracefulServer(uvicorn.Server):
         self._in_flight = in_flight
         self._grace = grace
         # Streams end when Bulkhead says so, not when the signal arrives.
-        AppStatus.disable_automatic_graceful_drain()
+        # sse-starlette does not annotate this function.
+        AppStatus.disable_automatic_graceful_drain()  # type: ignore[no-untyped-call]
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

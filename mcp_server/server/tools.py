@@ -1,171 +1,244 @@
-"""The five MCP tools. Each handler takes the bound tenant, calls `memory`, and shapes the result."""
+"""The tools, written once: each is a `ToolSpec` (what a model reads) and a handler of a few lines.
+
+A handler takes its call (`calls.this_call()`: the bound tenant's store, opened by the call
+path), calls `memory`, and shapes the result as structured content plus a readable text. Errors
+are mapped by the call path, not here. To add a tool: its operation in `memory`, its result in
+`memory.models`, and its spec, handler and text below.
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Annotated, Any
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
 
-import asyncpg
-from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from mcp_server import memory
+from mcp_server.memory import operations, reflection
+from mcp_server.memory.arguments import (
+    BankName,
+    ContextText,
+    DocumentId,
+    MaxResults,
+    MaxTokens,
+    MemoryIds,
+    Metadata,
+    QueryText,
+    Tags,
+    Timestamp,
+)
 from mcp_server.memory.models import ForgetResult, ListBanksResult, RecallResult, ReflectResult, RetainResult
-from mcp_server.server import rendering
-from mcp_server.server.binding import bound_tenant, runtime_of
-from mcp_server.store import DimensionMismatchError, ProvisioningError, TenantStore
+from mcp_server.server.calls import this_call
 
-logger = logging.getLogger(__name__)
-
-Bank = Annotated[str, Field(description="Memory bank name: letters, digits, '.', '_' or '-'.")]
-Timestamp = Annotated[str | None, Field(description="ISO 8601 date or date-time, e.g. '2024-05-08T13:45:00Z'.")]
-Tags = Annotated[list[str] | None, Field(description="Tags; recall keeps memories carrying all of them.")]
-
-UNAVAILABLE = "the memory database is unavailable right now; nothing was changed, so retry in a few seconds."
-UNPREPARED = "this tenant's memory store could not be set up; the server log says why, so ask its operator."
 DEFAULT_BANK = "default"
 
+Bank = Annotated[BankName, Field(description="Memory bank.")]
+# A date alone is accepted too; `format` already tells a model what a date-time looks like.
+When = Timestamp | None
 
-class UnavailableError(ToolError):
-    """The database could not be reached; the call may be retried as it is."""
 
+@dataclass(frozen=True)
+class ToolSpec:
+    """One tool as a model sees it, and the handler that serves it."""
 
-@asynccontextmanager
-async def tenant_store(ctx: Context[Any, Any]) -> AsyncIterator[TenantStore]:
-    """The bound tenant's store, with every failure turned into a sentence a model can act on."""
-    try:
-        yield await runtime_of(ctx).store_for(bound_tenant(ctx))
-    except (memory.MemoryInputError, DimensionMismatchError) as exc:
-        raise ToolError(str(exc)) from None
-    except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError):
-        logger.warning("database unavailable during a tool call", exc_info=True)
-        raise UnavailableError(UNAVAILABLE) from None
-    except ProvisioningError as exc:
-        logger.error("%s", exc)
-        raise ToolError(UNPREPARED) from None
+    handler: Callable[..., Awaitable[CallToolResult]]
+    title: str
+    description: str
+    use: str
+    """What the tool is for, as the server's instructions list it ("retain to ...")."""
+    read_only: bool = False
+    destructive: bool = False
+    idempotent: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.handler.__name__
+
+    @property
+    def default_bank(self) -> str | None:
+        """The bank a call without `bank` uses, if the tool has a default one."""
+        parameter = inspect.signature(self.handler).parameters.get("bank")
+        default = parameter.default if parameter is not None else None
+        return default if isinstance(default, str) else None
+
+    @property
+    def annotations(self) -> ToolAnnotations:
+        return ToolAnnotations(
+            title=self.title,
+            read_only_hint=self.read_only,
+            destructive_hint=self.destructive if not self.read_only else None,
+            idempotent_hint=self.idempotent or None,
+        )
 
 
 def shaped(result: BaseModel, text: str) -> CallToolResult:
     """Structured content plus a readable text part."""
     return CallToolResult(
-        content=[TextContent(type="text", text=text)],
-        structured_content=result.model_dump(mode="json"),
+        content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json")
     )
 
 
-def register_tools(server: MCPServer[Any]) -> None:
-    """Add retain, recall, reflect, forget and list_banks to `server`."""
+def counted(count: int) -> str:
+    """`1 memory`, `3 memories`."""
+    return f"{count} memory" if count == 1 else f"{count} memories"
 
-    @server.tool(
-        annotations=ToolAnnotations(title="Retain a memory", read_only_hint=False, destructive_hint=False),
+
+async def retain(
+    content: Annotated[str, Field(description="The text to remember.")],
+    bank: Bank = DEFAULT_BANK,
+    context: Annotated[ContextText | None, Field(description="Its source or topic.")] = None,
+    occurred_at: Annotated[When, Field(description="When it happened (ISO 8601).")] = None,
+    tags: Annotated[Tags | None, Field(description="Tags to filter recall by.")] = None,
+    document_id: Annotated[DocumentId | None, Field(description="Your id for it; reuse it to replace.")] = None,
+    metadata: Annotated[Metadata | None, Field(description="A small JSON object kept as-is.")] = None,
+) -> Annotated[CallToolResult, RetainResult]:
+    call = this_call()
+    result = await operations.retain(
+        call.store,
+        content=content,
+        bank=bank,
+        context=context,
+        occurred_at=occurred_at,
+        tags=tags,
+        document_id=document_id,
+        metadata=metadata,
+        max_content_bytes=call.runtime.settings.max_content_bytes,
+        embedder=call.runtime.embedder,
+    )
+    text = f"Retained {counted(len(result.memory_ids))} in bank {result.bank!r} as document {result.document_id!r}."
+    return shaped(result, text)
+
+
+async def recall(
+    query: Annotated[QueryText, Field(description="What to look for, in your own words.")],
+    bank: Bank = DEFAULT_BANK,
+    max_results: MaxResults = 10,
+    max_tokens: Annotated[MaxTokens, Field(description="Token budget for the memories' text.")] = 2048,
+    tags: Annotated[Tags | None, Field(description="Keep memories carrying all of these.")] = None,
+    since: When = None,
+    until: When = None,
+) -> Annotated[CallToolResult, RecallResult]:
+    call = this_call()
+    result = await operations.recall(
+        call.store,
+        query=query,
+        bank=bank,
+        max_results=max_results,
+        max_tokens=max_tokens,
+        tags=tags,
+        since=since,
+        until=until,
+        embedder=call.runtime.embedder,
+    )
+    if not result.memories:
+        return shaped(result, f"No memories in bank {result.bank!r} match this query.")
+    lines = [f"{counted(len(result.memories))} from bank {result.bank!r}, best first:"]
+    for number, memory in enumerate(result.memories, start=1):
+        when = f" ({memory.occurred_at})" if memory.occurred_at else ""
+        lines.append(f"{number}. {memory.text}{when} [id {memory.id}]")
+    if result.truncated:
+        lines.append("More matches were left out by max_results or max_tokens.")
+    return shaped(result, "\n".join(lines))
+
+
+async def reflect(
+    query: Annotated[QueryText, Field(description="The question to answer.")],
+    bank: Bank = DEFAULT_BANK,
+    max_tokens: Annotated[MaxTokens, Field(description="Token budget for the answer.")] = 1024,
+) -> Annotated[CallToolResult, ReflectResult]:
+    call = this_call()
+    result = await reflection.reflect(
+        call.store, query=query, bank=bank, max_tokens=max_tokens, embedder=call.runtime.embedder
+    )
+    sources = f"\n\nSources: {', '.join(result.citations)}" if result.citations else ""
+    return shaped(result, result.answer + sources)
+
+
+async def forget(
+    bank: Bank,
+    memory_ids: Annotated[MemoryIds | None, Field(description="Ids of the memories to delete.")] = None,
+    document_id: Annotated[DocumentId | None, Field(description="Delete this whole document.")] = None,
+) -> Annotated[CallToolResult, ForgetResult]:
+    call = this_call()
+    result = await operations.forget(call.store, bank=bank, memory_ids=memory_ids, document_id=document_id)
+    return shaped(result, f"Deleted {counted(result.deleted)} from bank {bank!r}.")
+
+
+async def list_banks() -> Annotated[CallToolResult, ListBanksResult]:
+    result = await operations.list_banks(this_call().store)
+    if not result.banks:
+        return shaped(result, "No banks yet; retain something to create one.")
+    lines = [
+        f"{b.bank}: {b.memories} memories in {b.documents} documents"
+        + (f", last retained {b.last_retained_at}" if b.last_retained_at else "")
+        for b in result.banks
+    ]
+    return shaped(result, "\n".join(lines))
+
+
+TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        retain,
+        title="Retain a memory",
+        use="to store facts worth keeping",
         description=(
-            "Store text in long-term memory so it can be recalled later. Long content is split into "
-            "several memories. Retaining again with the same document_id replaces that document. "
-            "Creates the bank if it does not exist."
+            "Store text in long-term memory for later recall. Long content is split into several "
+            "memories. Retaining the same document_id again replaces that document. Creates the bank "
+            "if needed."
         ),
-    )
-    async def retain(
-        ctx: Context[Any, Any],
-        content: Annotated[str, Field(description="The text to remember.")],
-        bank: Bank = DEFAULT_BANK,
-        context: Annotated[str | None, Field(description="Where this came from or what it is about.")] = None,
-        occurred_at: Timestamp = None,
-        tags: Annotated[list[str] | None, Field(description="Tags to filter recall by.")] = None,
-        document_id: Annotated[str | None, Field(description="Your id for this content; reuse it to replace.")] = None,
-        metadata: Annotated[dict[str, Any] | None, Field(description="A small JSON object kept as-is.")] = None,
-    ) -> Annotated[CallToolResult, RetainResult]:
-        async with tenant_store(ctx) as store:
-            result = await memory.retain(
-                store,
-                content=content,
-                bank=bank,
-                context=context,
-                occurred_at=occurred_at,
-                tags=tags,
-                document_id=document_id,
-                metadata=metadata,
-                max_content_bytes=runtime_of(ctx).settings.max_content_bytes,
-                embedder=runtime_of(ctx).embedder,
-            )
-        return shaped(result, rendering.retained(result))
-
-    @server.tool(
-        annotations=ToolAnnotations(title="Recall memories", read_only_hint=True, idempotent_hint=True),
+    ),
+    ToolSpec(
+        recall,
+        title="Recall memories",
+        use="to look them up before answering",
+        read_only=True,
+        idempotent=True,
         description=(
-            "Find the stored memories most relevant to a query, best first, within max_results and a "
-            "token budget (tokens estimated as UTF-8 bytes / 4). Filter by tags (all must match) and "
-            "by a time window on occurred_at (or retained_at when not given)."
+            "Find the stored memories most relevant to a query, best first, within max_results and "
+            "max_tokens (a token is 4 bytes of UTF-8). Filter by tags (all must match) and by a "
+            "since/until window on occurred_at (else retained_at)."
         ),
-    )
-    async def recall(
-        ctx: Context[Any, Any],
-        query: Annotated[str, Field(description="What you want to remember, in your own words.")],
-        bank: Bank = DEFAULT_BANK,
-        max_results: Annotated[int, Field(description="At most this many memories (1-100).")] = 10,
-        max_tokens: Annotated[int, Field(description="Token budget for the memories' text.")] = 2048,
-        tags: Tags = None,
-        since: Timestamp = None,
-        until: Timestamp = None,
-    ) -> Annotated[CallToolResult, RecallResult]:
-        async with tenant_store(ctx) as store:
-            result = await memory.recall(
-                store,
-                query=query,
-                bank=bank,
-                max_results=max_results,
-                max_tokens=max_tokens,
-                tags=tags,
-                since=since,
-                until=until,
-                embedder=runtime_of(ctx).embedder,
-            )
-        return shaped(result, rendering.recalled(result))
-
-    @server.tool(
-        annotations=ToolAnnotations(title="Answer from memory", read_only_hint=True),
+    ),
+    ToolSpec(
+        reflect,
+        title="Answer from memory",
+        use="for an answer drawn from memory with citations",
+        read_only=True,
         description=(
-            "Answer a question from the bank's memories. The answer cites the ids of the memories it "
-            "used; mode says how it was made."
+            "Answer a question from the bank's memories, citing the ids of the memories used; mode "
+            "says how the answer was made."
         ),
-    )
-    async def reflect(
-        ctx: Context[Any, Any],
-        query: Annotated[str, Field(description="The question to answer from memory.")],
-        bank: Bank = DEFAULT_BANK,
-        max_tokens: Annotated[int, Field(description="Token budget for the answer.")] = 1024,
-    ) -> Annotated[CallToolResult, ReflectResult]:
-        async with tenant_store(ctx) as store:
-            result = await memory.reflect(
-                store, query=query, bank=bank, max_tokens=max_tokens, embedder=runtime_of(ctx).embedder
-            )
-        return shaped(result, rendering.reflected(result))
-
-    @server.tool(
-        annotations=ToolAnnotations(title="Forget memories", read_only_hint=False, destructive_hint=True),
+    ),
+    ToolSpec(
+        forget,
+        title="Forget memories",
+        use="to delete",
+        destructive=True,
         description=(
-            "Permanently delete memories from a bank: pass memory_ids (from retain or recall) or a "
-            "document_id to delete that whole document."
+            "Permanently delete memories from a bank: memory_ids (from retain or recall), or a whole "
+            "document by document_id."
         ),
-    )
-    async def forget(
-        ctx: Context[Any, Any],
-        bank: Bank,
-        memory_ids: Annotated[list[str] | None, Field(description="Ids of the memories to delete.")] = None,
-        document_id: Annotated[str | None, Field(description="Delete every memory of this document.")] = None,
-    ) -> Annotated[CallToolResult, ForgetResult]:
-        async with tenant_store(ctx) as store:
-            result = await memory.forget(store, bank=bank, memory_ids=memory_ids, document_id=document_id)
-        return shaped(result, rendering.forgotten(result, bank))
+    ),
+    ToolSpec(
+        list_banks,
+        title="List memory banks",
+        use="to see your banks",
+        read_only=True,
+        idempotent=True,
+        description="Your memory banks, with how many memories and documents each holds.",
+    ),
+)
 
-    @server.tool(
-        annotations=ToolAnnotations(title="List memory banks", read_only_hint=True, idempotent_hint=True),
-        description="List your memory banks with how many memories and documents each holds.",
-    )
-    async def list_banks(ctx: Context[Any, Any]) -> Annotated[CallToolResult, ListBanksResult]:
-        async with tenant_store(ctx) as store:
-            result = await memory.list_banks(store)
-        return shaped(result, rendering.banks(result))
+
+def instructions(tools: tuple[ToolSpec, ...] = TOOLS) -> str:
+    """The server's instructions to a model, listing every tool by what it is for."""
+    uses = [f"{tool.name} {tool.use}" for tool in tools]
+    listed = ", ".join(uses[:-1]) + ", and " + uses[-1] if len(uses) > 1 else uses[0]
+    return f"Long-term memory. Use {listed}. Banks separate topics; '{DEFAULT_BANK}' is used when none is given."
+
+
+def tool_named(name: str) -> ToolSpec | None:
+    """The tool called `name`, if there is one."""
+    return next((tool for tool in TOOLS if tool.name == name), None)

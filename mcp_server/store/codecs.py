@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncpg
 from pgvector.asyncpg import register_vector
 
-from mcp_server.store import templates as sql
+from mcp_server.store.sql import catalog as sql
 
 
-async def register_vector_codec(conn: asyncpg.Connection) -> None:
-    """Register the `vector` codec if pgvector is installed (a no-op otherwise).
+async def register_vector_codec(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """Register the `vector` codec on a new connection if pgvector is installed (else do nothing).
 
     The search path is empty, so the type is looked up in the extension's own schema.
     """

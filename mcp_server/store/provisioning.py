@@ -14,9 +14,12 @@ import anyio
 import asyncpg
 
 from mcp_server.db.migrations import Migration, load_migrations
-from mcp_server.store import templates as sql
+from mcp_server.db.pool import connection_failures_as_unavailable
 from mcp_server.store.roles import prepare_tenant_schema, share_extension_schema
-from mcp_server.store.templates import SchemaStatements, quote_identifier, render
+from mcp_server.store.sql import EXTENSION_SCHEMA, SchemaNames, quote_identifier, render
+from mcp_server.store.sql import catalog as sql
+from mcp_server.store.sql.migrations import MigrationSQL
+from mcp_server.store.sql.roles import RoleSQL
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,12 @@ class Provisioner:
 
     async def bootstrap(self) -> None:
         """Find or install the vector extension (in its own schema); lexical-only without it."""
+        with connection_failures_as_unavailable():
+            await self._bootstrap()
+        if self.vector_schema is None:
+            logger.warning("pgvector is not available in this database: recall runs lexical-only")
+
+    async def _bootstrap(self) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(sql.ADVISORY_XACT_LOCK, "bulkhead:bootstrap")
             self.vector_schema = await conn.fetchval(sql.VECTOR_SCHEMA)
@@ -55,13 +64,11 @@ class Provisioner:
                     async with conn.transaction():
                         await conn.execute(sql.CREATE_EXTENSION_SCHEMA)
                         await conn.execute(sql.CREATE_VECTOR_EXTENSION)
-                    self.vector_schema = sql.EXTENSION_SCHEMA
+                    self.vector_schema = EXTENSION_SCHEMA
                 except asyncpg.InsufficientPrivilegeError:
                     pass
             if self.vector_schema is not None and not await share_extension_schema(conn, self.vector_schema):
                 self.vector_schema = None
-        if self.vector_schema is None:
-            logger.warning("pgvector is not available in this database: recall runs lexical-only")
 
     async def provision(self, schema: str) -> None:
         """Create `schema` if needed and apply every pending migration to it."""
@@ -71,39 +78,41 @@ class Provisioner:
         async with lock:
             if schema in self._ready:
                 return
-            statements = SchemaStatements.for_schema(schema)
-            applied = await self._applied_versions(schema, statements)
-            for migration in self.migrations:
-                if migration.version in applied or not self._can_apply(migration):
-                    continue
-                await self._apply(schema, statements, migration)
+            names = SchemaNames(schema)
+            roles, migrations = RoleSQL(names), MigrationSQL(names)
+            with connection_failures_as_unavailable():
+                applied = await self._applied_versions(schema, roles, migrations)
+                for migration in self.migrations:
+                    if migration.version in applied or not self._can_apply(migration):
+                        continue
+                    await self._apply(schema, roles, migrations, migration)
             self._ready.add(schema)
 
     def _can_apply(self, migration: Migration) -> bool:
         missing = migration.requires - ({"vector"} if self.has_vector else set())
         return not missing
 
-    async def _applied_versions(self, schema: str, statements: SchemaStatements) -> set[int]:
+    async def _applied_versions(self, schema: str, roles: RoleSQL, migrations: MigrationSQL) -> set[int]:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(sql.ADVISORY_XACT_LOCK, f"bulkhead:schema:{schema}")
-            await prepare_tenant_schema(conn, schema, statements)
-            await conn.execute(statements.set_role)
-            await conn.execute(statements.create_migrations_table)
-            return {row["version"] for row in await conn.fetch(statements.applied_versions)}
+            await prepare_tenant_schema(conn, schema, roles)
+            await conn.execute(roles.set_role)
+            await conn.execute(migrations.create_migrations_table)
+            return {row["version"] for row in await conn.fetch(migrations.applied_versions)}
 
-    async def _apply(self, schema: str, statements: SchemaStatements, migration: Migration) -> None:
+    async def _apply(self, schema: str, roles: RoleSQL, migrations: MigrationSQL, migration: Migration) -> None:
         body = render(
             migration.template,
             schema=quote_identifier(schema),
-            vector_schema=quote_identifier(self.vector_schema or sql.EXTENSION_SCHEMA),
+            vector_schema=quote_identifier(self.vector_schema or EXTENSION_SCHEMA),
             embedding_dim=int(self.embedding_dim),
         )
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(sql.ADVISORY_XACT_LOCK, f"bulkhead:schema:{schema}")
             # Another process may have applied it while we waited for the lock.
-            if migration.version in {r["version"] for r in await conn.fetch(statements.applied_versions)}:
+            if migration.version in {r["version"] for r in await conn.fetch(migrations.applied_versions)}:
                 return
-            await conn.execute(statements.set_role)
+            await conn.execute(roles.set_role)
             await conn.execute(body)
-            await conn.execute(statements.record_version, migration.version, migration.name)
+            await conn.execute(migrations.record_version, migration.version, migration.name)
         logger.info("schema %s: applied migration %s", schema, migration.name)

@@ -15,20 +15,25 @@ import logging
 
 import asyncpg
 
-from mcp_server.store import templates as sql
-from mcp_server.store.templates import SchemaStatements, quote_identifier, render
+from mcp_server.db.pool import Connection
+from mcp_server.errors import Misconfigured
+from mcp_server.store.sql import catalog as sql
+from mcp_server.store.sql import quote_identifier
+from mcp_server.store.sql.roles import RoleSQL
 from mcp_server.tenancy import tenant_role_name
 
 logger = logging.getLogger(__name__)
 
 SHARED_SCHEMA = "public"
+UNPREPARED = "this tenant's memory store could not be set up; the server log says why, so ask its operator."
 
 
-class ProvisioningError(RuntimeError):
-    """A schema cannot be given its tenant role; the message says what the operator must do."""
+def not_provisioned(detail: str) -> Misconfigured:
+    """A schema that cannot be given its tenant role: callers read UNPREPARED, the operator `detail`."""
+    return Misconfigured(UNPREPARED, detail=detail)
 
 
-async def prepare_tenant_schema(conn: asyncpg.Connection, schema: str, statements: SchemaStatements) -> None:
+async def prepare_tenant_schema(conn: Connection, schema: str, statements: RoleSQL) -> None:
     """Create (or check) the tenant role, give it the schema, and let this login use it.
 
     Runs inside the caller's transaction, under the schema's advisory lock.
@@ -40,14 +45,14 @@ async def prepare_tenant_schema(conn: asyncpg.Connection, schema: str, statement
             async with conn.transaction():
                 await conn.execute(statements.grant_role_to_login)
         except asyncpg.InsufficientPrivilegeError:
-            raise ProvisioningError(
+            raise not_provisioned(
                 f"the database login cannot take on role {role}: grant it with "
                 f"GRANT {quote_identifier(role)} TO <login role>, or run Bulkhead as a role with CREATEROLE"
             ) from None
     await _own_schema(conn, schema, role, statements)
 
 
-async def _ensure_role(conn: asyncpg.Connection, role: str, statements: SchemaStatements) -> None:
+async def _ensure_role(conn: Connection, role: str, statements: RoleSQL) -> None:
     state = await conn.fetchrow(sql.ROLE_STATE, role)
     if state is None:
         try:
@@ -56,21 +61,21 @@ async def _ensure_role(conn: asyncpg.Connection, role: str, statements: SchemaSt
             logger.info("created tenant role %s", role)
             return
         except asyncpg.InsufficientPrivilegeError:
-            raise ProvisioningError(
+            raise not_provisioned(
                 f"the database login may not create role {role}: give it CREATEROLE, or create the role "
                 "as the README's section on running on your own PostgreSQL shows"
             ) from None
         except (asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
             # Roles are cluster-wide: a Bulkhead on another database of this cluster won the race.
             state = await conn.fetchrow(sql.ROLE_STATE, role)
-    if state["privileged"] or state["member_of_roles"]:
-        raise ProvisioningError(
+    if state is None or state["privileged"] or state["member_of_roles"]:
+        raise not_provisioned(
             f"role {role} exists but is not a plain NOLOGIN role (it can log in, has special attributes "
             "or is a member of other roles); Bulkhead will not run a tenant's transactions under it"
         )
 
 
-async def _own_schema(conn: asyncpg.Connection, schema: str, role: str, statements: SchemaStatements) -> None:
+async def _own_schema(conn: Connection, schema: str, role: str, statements: RoleSQL) -> None:
     quoted_schema, quoted_role = quote_identifier(schema), quote_identifier(role)
     owner = await conn.fetchval(sql.SCHEMA_OWNER, schema)
     if schema == SHARED_SCHEMA:
@@ -81,8 +86,8 @@ async def _own_schema(conn: asyncpg.Connection, schema: str, role: str, statemen
                     conn,
                     statements.share_schema_with_role,
                     f"the database login cannot let role {role} use schema public: run GRANT USAGE, CREATE ON "
-                    f"SCHEMA public TO {quoted_role} as the database owner, or set BULKHEAD_DEFAULT_SCHEMA to "
-                    "a schema of Bulkhead's own",
+                    f"SCHEMA public TO {quoted_role} as the database owner, or make a schema of Bulkhead's own "
+                    "the default schema",
                 )
                 break
     elif owner is None:
@@ -116,22 +121,22 @@ async def _own_schema(conn: asyncpg.Connection, schema: str, role: str, statemen
         logger.info("schema %s: handed Bulkhead's tables to role %s", schema, role)
 
 
-async def _as_login(conn: asyncpg.Connection, statement: str, refusal: str) -> None:
+async def _as_login(conn: Connection, statement: str, refusal: str) -> None:
     """Run a statement that needs the login's privileges; `refusal` tells the operator what to do."""
     try:
         async with conn.transaction():
             await conn.execute(statement)
     except asyncpg.InsufficientPrivilegeError:
-        raise ProvisioningError(refusal) from None
+        raise not_provisioned(refusal) from None
 
 
-async def share_extension_schema(conn: asyncpg.Connection, vector_schema: str) -> bool:
+async def share_extension_schema(conn: Connection, vector_schema: str) -> bool:
     """Make the extension's schema usable (never writable) by tenant roles; False if it cannot be."""
     if await conn.fetchval(sql.SCHEMA_PRIVILEGE, "public", vector_schema, "USAGE"):
         return True
     try:
         async with conn.transaction():
-            await conn.execute(render(sql.SHARE_EXTENSION_SCHEMA, vector_schema=quote_identifier(vector_schema)))
+            await conn.execute(sql.share_extension_schema(vector_schema))
     except asyncpg.InsufficientPrivilegeError:
         logger.warning(
             "pgvector is installed in schema %s, which tenant roles may not use; run "

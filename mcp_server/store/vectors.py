@@ -5,29 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mcp_server.store.templates import SchemaStatements, quote_identifier
+from mcp_server.errors import Misconfigured
+from mcp_server.store.sql import SchemaNames
+from mcp_server.store.sql.vectors import VectorSQL
 from mcp_server.store.tenant_store import TenantStore, as_vectors
 
 
-class DimensionMismatchError(RuntimeError):
-    """The schema's vectors have another dimension than the configured embedder's."""
-
-    def __init__(self, schema: str, stored: int, configured: int, embedder: str) -> None:
-        self.schema, self.stored, self.configured = schema, stored, configured
-        super().__init__(
-            f"this memory store holds {stored}-dimension embeddings but the server's embedder ({embedder}) "
-            f"makes {configured}-dimension ones; the operator must run `bulkhead reembed --schema {schema}` "
-            "or configure the embedder the store was made with."
-        )
+def _vector_sql(store: TenantStore, dimension: int = 0) -> VectorSQL:
+    if store.vector_schema is None:
+        raise Misconfigured("this database has no pgvector, so there are no embeddings to rewrite.")
+    return VectorSQL(SchemaNames(store.schema, vector_schema=store.vector_schema, embedding_dim=dimension))
 
 
 async def stored_dimension(store: TenantStore) -> int | None:
     """The dimension of the schema's embedding column, or None if it has none (no pgvector)."""
     if not store.has_vectors:
         return None
-    table = f"{quote_identifier(store.schema)}.memories"
+    sql = _vector_sql(store)
     async with store.transaction() as conn:
-        dimension = await conn.fetchval(store.sql.embedding_dimension, table)
+        dimension = await conn.fetchval(sql.embedding_dimension, sql.names.render("{schema}.memories"))
     return int(dimension) if dimension is not None and dimension > 0 else None
 
 
@@ -38,11 +34,9 @@ class VectorRewrite:
     """
 
     def __init__(self, store: TenantStore, dimension: int) -> None:
-        if not store.has_vectors or store.vector_schema is None:
-            raise ValueError("the database has no pgvector; there are no embeddings to rewrite")
+        self.sql = _vector_sql(store, dimension)
         self.store = store
         self.dimension = dimension
-        self.sql = SchemaStatements.for_schema(store.schema, vector_schema=store.vector_schema, embedding_dim=dimension)
 
     async def begin(self) -> int:
         """Drop the vector index and resize the column if needed; return how many memories there are."""

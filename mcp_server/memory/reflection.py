@@ -6,6 +6,7 @@ import re
 
 from mcp_server.embedding import Embedder
 from mcp_server.memory import validation as check
+from mcp_server.memory.arguments import MAX_TOKENS
 from mcp_server.memory.budget import count_tokens
 from mcp_server.memory.models import RecalledMemory, ReflectResult
 from mcp_server.memory.operations import recall
@@ -58,9 +59,9 @@ async def reflect(
     store: TenantStore, *, query: str, bank: str, max_tokens: int = 1024, embedder: Embedder | None = None
 ) -> ReflectResult:
     """Answer `query` from the bank's memories (extractively), citing the memories used."""
-    check.bounded(max_tokens, "max_tokens", 1, check.MAX_TOKENS)
+    check.max_tokens(max_tokens)
     found = await recall(
-        store, query=query, bank=bank, max_results=REFLECT_MEMORIES, max_tokens=check.MAX_TOKENS, embedder=embedder
+        store, query=query, bank=bank, max_results=REFLECT_MEMORIES, max_tokens=MAX_TOKENS, embedder=embedder
     )
     answer, citations = extractive_answer(query, found.memories, max_tokens)
     if not citations:

@@ -1,0 +1,83 @@
+"""What a running Bulkhead process holds: settings, tenants, the pool and stores, the embedder.
+
+Opened by a transport runner (stdio or HTTP) or by a CLI command that needs the database, and
+closed when it ends. Knows nothing of MCP: the server, the CLI and the benches all start here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from mcp_server.config import Settings
+from mcp_server.db.pool import create_pool
+from mcp_server.embedding import Embedder, build_embedder
+from mcp_server.errors import Misconfigured
+from mcp_server.store import Provisioner, StoreRegistry, TenantStore, register_vector_codec, stored_dimension
+from mcp_server.store.provisioning import DEFAULT_EMBEDDING_DIM
+from mcp_server.tenancy import Tenant, TenantDirectory
+
+logger = logging.getLogger(__name__)
+
+
+class DimensionMismatch(Misconfigured):
+    """A schema's vectors have another dimension than the configured embedder's."""
+
+    def __init__(self, schema: str, stored: int, configured: int, embedder: str) -> None:
+        super().__init__(
+            f"this memory store holds {stored}-dimension embeddings but the server's embedder ({embedder}) "
+            f"makes {configured}-dimension ones; the operator must run `bulkhead reembed --schema {schema}` "
+            "or configure the embedder the store was made with."
+        )
+        self.schema, self.stored, self.configured = schema, stored, configured
+
+
+@dataclass
+class Runtime:
+    """What every request may use. `embedder` is None when recall is lexical-only."""
+
+    settings: Settings
+    directory: TenantDirectory
+    stores: StoreRegistry
+    embedder: Embedder | None = None
+    _matching: set[str] = field(default_factory=set)
+
+    async def store_for(self, tenant: Tenant) -> TenantStore:
+        """The provisioned store of the tenant's schema, if its vectors fit the embedder.
+
+        A schema whose vectors have another dimension is refused each time it is asked for
+        (until it is reembedded, perhaps by another process), never handed out.
+        """
+        store = await self.stores.for_schema(tenant.schema)
+        if tenant.schema not in self._matching:
+            stored = await stored_dimension(store)
+            if self.embedder is not None and stored is not None and stored != self.embedder.dimension:
+                raise DimensionMismatch(tenant.schema, stored, self.embedder.dimension, self.embedder.name)
+            self._matching.add(tenant.schema)
+        return store
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, directory: TenantDirectory) -> AsyncIterator[Runtime]:
+    """Open the pool and bootstrap the database; close the pool and the embedder on the way out.
+
+    The embedder is built but not loaded: the local model loads on the first retain or recall.
+    """
+    pool = await create_pool(settings, on_connect=register_vector_codec)
+    embedder = build_embedder(settings)
+    try:
+        dimension = embedder.dimension if embedder is not None else None
+        provisioner = Provisioner(pool, embedding_dim=dimension or DEFAULT_EMBEDDING_DIM)
+        await provisioner.bootstrap()
+        if provisioner.has_vector:
+            # Connections opened before the extension existed lack its codec: replace them.
+            await pool.expire_connections()
+        if embedder is None:
+            logger.info("BULKHEAD_EMBEDDER is none: recall is lexical-only")
+        yield Runtime(settings, directory, StoreRegistry(pool, provisioner), embedder)
+    finally:
+        if embedder is not None:
+            await embedder.aclose()
+        await pool.close()

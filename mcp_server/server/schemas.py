@@ -1,0 +1,44 @@
+"""Tool input schemas as a model should read them: bounds and descriptions, no pydantic noise.
+
+Pydantic titles every property after its name and spells an optional argument `anyOf [T,
+null]` with `default: null`. Neither tells a model anything the property name and `required`
+do not, and together they are a third of what the five tools cost in a model's context.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` without `title`s, `anyOf [T, null]` as `T`, no `default: null` and no
+    `additionalProperties: true`."""
+    compacted = _compact(schema)
+    assert isinstance(compacted, dict)
+    return compacted
+
+
+def _compact(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_compact(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    options = node.get("anyOf")
+    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        kept = next(option for option in options if option != {"type": "null"})
+        merged = {**{k: v for k, v in node.items() if k not in ("anyOf", "default")}, **kept}
+        if node.get("default") is not None:
+            merged["default"] = node["default"]
+        return _compact(merged)
+    compacted = {}
+    for key, value in node.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key == "default" and value is None:
+            continue
+        # A JSON object allows any properties unless it says otherwise.
+        if key == "additionalProperties" and value is True:
+            continue
+        # `properties` maps argument names to schemas; a property may itself be named "title".
+        compacted[key] = {k: _compact(v) for k, v in value.items()} if key == "properties" else _compact(value)
+    return compacted

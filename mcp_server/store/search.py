@@ -1,0 +1,166 @@
+"""Recall's side of the store: one `SearchRequest` in, linked `Candidate`s out.
+
+Two ideas live here and nowhere else:
+- **neighbours**: two memories of a bank are neighbours when one was retained right after the
+  other within `SearchRequest.neighbour_window`; the SQL fetches the rows around each seed, and
+  `link_neighbours` decides which of them are neighbours;
+- **common-word pruning**: words found in more than `SearchRequest.common_word_rows` memories
+  of the schema pick full-text candidates only together with the query's other words (the SQL
+  says how); `CommonWords` reads and caches which words those are.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
+from typing import Any
+
+import asyncpg
+
+from mcp_server.db.pool import Connection
+from mcp_server.store.sql.search import SearchSQL
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMemory:
+    """A memory as read back from the store."""
+
+    id: uuid.UUID
+    seq: int
+    text: str
+    context: str | None
+    tags: list[str]
+    metadata: dict[str, Any]
+    occurred_at: datetime | None
+    retained_at: datetime
+    document_id: str
+
+
+MEMORY_FIELDS = ("id", "seq", "text", "context", "tags", "metadata", "occurred_at", "retained_at", "document_id")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A memory recall may return, with the raw signals fusion ranks it by.
+
+    `lexical` is the full-text rank (None: no query word matched); `cosine` the similarity of its
+    vector to the query's (None: no vector). `prev_*` describe the memory retained just before
+    it: its similarity to the query and to this memory. `prev_seq`/`next_seq` name its
+    neighbours, whether or not they are candidates themselves.
+    """
+
+    memory: StoredMemory
+    lexical: float | None
+    cosine: float | None
+    prev_seq: int | None
+    prev_cosine: float | None
+    prev_similarity: float | None
+    next_seq: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """Everything one recall asks of the store, bound to the search statement by name.
+
+    `ranked_query` is the `to_tsquery` expression candidates are ranked by (None: the query has
+    no words, so there is no full-text leg); `vector` the query's embedding (None: lexical only).
+    `words` are the query's words when candidate picking may prune its common ones (None: never).
+    """
+
+    bank: str
+    ranked_query: str | None
+    vector: Any | None = None
+    tags: Sequence[str] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    per_leg: int = 50
+    neighbour_window: timedelta = timedelta(hours=1)
+    words: str | None = None
+    common_word_rows: int = 500
+
+
+def link_neighbours(rows: Sequence[asyncpg.Record], window: timedelta) -> list[Candidate]:
+    """The eligible seeds and their neighbours as candidates, each linked to its neighbours.
+
+    The rows are ordered by seq and hold every seed's true predecessor (see the SQL), so a row's
+    predecessor is the row before it; it is a neighbour when retained within `window`.
+    """
+    linked = {
+        row["seq"]: before for before, row in pairwise(rows) if row["retained_at"] - before["retained_at"] <= window
+    }
+    pool: set[int] = set()
+    for index, row in enumerate(rows):
+        if row["seed"]:
+            pool.add(row["seq"])
+            if row["seq"] in linked:
+                pool.add(rows[index - 1]["seq"])
+            if index + 1 < len(rows) and rows[index + 1]["seq"] in linked:
+                pool.add(rows[index + 1]["seq"])
+    prev = {seq: before for seq, before in linked.items() if seq in pool}
+    following = {before["seq"]: seq for seq, before in prev.items()}
+    candidates = []
+    for row in rows:
+        seq = row["seq"]
+        if seq not in pool or not row["eligible"]:
+            continue
+        before = prev.get(seq)
+        candidates.append(
+            Candidate(
+                memory=StoredMemory(**{name: row[name] for name in MEMORY_FIELDS}),
+                lexical=row["lexical"],
+                cosine=row["cosine"],
+                prev_seq=before["seq"] if before is not None else None,
+                prev_cosine=before["cosine"] if before is not None else None,
+                prev_similarity=row["prev_similarity"] if before is not None else None,
+                next_seq=following.get(seq),
+            )
+        )
+    return candidates
+
+
+# Seconds a schema's common words are kept: they drift slowly, with the statistics behind them.
+COMMON_WORDS_TTL = 300.0
+
+
+class CommonWords:
+    """The schema's common words by threshold, read from the planner's statistics at most every few minutes."""
+
+    def __init__(self, schema: str, sql: SearchSQL) -> None:
+        self.schema = schema
+        self.sql = sql
+        self._cached: dict[int, tuple[float, frozenset[str]]] = {}
+
+    async def read(self, conn: Connection, rows: int) -> frozenset[str]:
+        """Lexemes in more than `rows` memories of the schema."""
+        now = time.monotonic()
+        cached = self._cached.get(rows)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        found = frozenset(r["elem"] for r in await conn.fetch(self.sql.common_words, self.schema, rows))
+        self._cached[rows] = (now + COMMON_WORDS_TTL, found)
+        return found
+
+
+async def search(
+    conn: Connection, sql: SearchSQL, common: CommonWords, bank_id: int, request: SearchRequest, *, hybrid: bool
+) -> list[Candidate]:
+    """Run one search inside the caller's tenant transaction."""
+    common_words = await common.read(conn, request.common_word_rows) if request.words else frozenset()
+    values: dict[str, Any] = {
+        "bank_id": bank_id,
+        "ranked_query": request.ranked_query,
+        "words": request.words,
+        "common_words": sorted(common_words),
+        "vector": request.vector,
+        "tags": list(request.tags) or None,
+        "since": request.since,
+        "until": request.until,
+        "per_leg": request.per_leg,
+    }
+    statement = sql.hybrid if hybrid else sql.lexical
+    rows = await conn.fetch(statement.text, *statement.arguments(values))
+    return link_neighbours(rows, request.neighbour_window)

@@ -1,0 +1,59 @@
+"""Server-wide statements: locks, the catalog look-ups provisioning needs, the vector extension.
+
+None of these names a tenant's table, so they are not rendered per schema.
+"""
+
+from __future__ import annotations
+
+from mcp_server.store.sql import EXTENSION_SCHEMA, quote_identifier, render
+
+ADVISORY_XACT_LOCK = "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))"
+
+VECTOR_SCHEMA = """
+SELECT n.nspname FROM pg_catalog.pg_extension e
+JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname = 'vector'
+"""
+VECTOR_AVAILABLE = "SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'vector'"
+CREATE_EXTENSION_SCHEMA = render("CREATE SCHEMA IF NOT EXISTS {ext}", ext=quote_identifier(EXTENSION_SCHEMA))
+CREATE_VECTOR_EXTENSION = render(
+    "CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA {ext}", ext=quote_identifier(EXTENSION_SCHEMA)
+)
+# Tenant roles use the extension's types and functions; they may not add to or change them.
+SHARE_EXTENSION_SCHEMA = "GRANT USAGE ON SCHEMA {vector_schema} TO PUBLIC"
+
+
+def share_extension_schema(vector_schema: str) -> str:
+    """The grant that lets every tenant role use (never change) the extension's schema."""
+    return render(SHARE_EXTENSION_SCHEMA, vector_schema=quote_identifier(vector_schema))
+
+
+# $1 is a role name ('public' for PUBLIC), $2 a schema name, $3 privileges such as 'USAGE'.
+SCHEMA_PRIVILEGE = "SELECT pg_catalog.has_schema_privilege($1, $2, $3)"
+
+# A tenant role must be a bare NOLOGIN role: no attribute that bypasses privileges and no
+# membership through which it could inherit another role's rights.
+ROLE_STATE = """
+SELECT r.rolsuper OR r.rolcanlogin OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication
+           OR r.rolbypassrls AS privileged,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members AS m WHERE m.member = r.oid) AS member_of_roles
+FROM pg_catalog.pg_roles AS r
+WHERE r.rolname = $1
+"""
+# SET ROLE needs the SET option from PostgreSQL 16 on, plain membership before.
+CAN_SET_ROLE = """
+SELECT pg_catalog.pg_has_role($1, CASE WHEN pg_catalog.current_setting('server_version_num')::integer >= 160000
+                                       THEN 'SET' ELSE 'MEMBER' END)
+"""
+SCHEMA_OWNER = """
+SELECT pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace AS n WHERE n.nspname = $1
+"""
+# Bulkhead's own tables in a schema ($1) that some role other than $2 owns: left by a version
+# that predates tenant roles, and handed over to the tenant role.
+TABLES_NOT_OWNED = """
+SELECT c.relname FROM pg_catalog.pg_class AS c
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname = ANY($3::text[])
+  AND c.relowner <> (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = $2)
+"""
+TENANT_TABLES = ("schema_migrations", "banks", "documents", "memories")

@@ -1,0 +1,148 @@
+"""Recall's candidates in one round trip: the best full-text matches, the nearest vectors, and
+the memories around each, every row with its raw signals. Fusion happens in `memory.ranking`.
+
+Parameters are bound by name (`store.search.SearchRequest` holds them):
+    :bank_id       the bank
+    :ranked_query  the `to_tsquery` expression every candidate is ranked by
+    :words         the query's words, or NULL to pick full-text candidates by all of them
+    :common_words  the schema's common words (see `common_words`)
+    :vector        the query's vector (hybrid only)
+    :tags          tags a memory must all carry, or NULL
+    :since :until  the time window on occurred_at (else retained_at), or NULL
+    :per_leg       candidates taken from each leg
+"""
+
+from __future__ import annotations
+
+from mcp_server.store.sql import NamedStatement, SchemaNames, StatementGroup, Template
+
+FILTERS = """(:tags::text[] IS NULL OR m.tags @> :tags::text[])
+          AND (:since::timestamptz IS NULL OR coalesce(m.occurred_at, m.retained_at) >= :since)
+          AND (:until::timestamptz IS NULL OR coalesce(m.occurred_at, m.retained_at) <= :until)"""
+
+# Ranking every memory that holds a common word is what makes full-text search slow in a large
+# bank, and such a word says little on its own. So when the query has common words, candidates
+# are the memories holding any of its rarer words or all of its words; all are still ranked by
+# the whole query. Small schemas have no common words, and there nothing changes.
+LEXICAL_LEG = (
+    """
+        words AS (
+            SELECT w.lexeme, w.lexeme = ANY(:common_words::text[]) AS common
+            FROM unnest(pg_catalog.tsvector_to_array(pg_catalog.to_tsvector('english'::regconfig, :words::text)))
+                AS w (lexeme)
+        ),
+        q AS (
+            SELECT pg_catalog.to_tsquery('english'::regconfig, :ranked_query::text) AS ranked,
+                   CASE WHEN NOT EXISTS (SELECT 1 FROM words WHERE common)
+                        THEN pg_catalog.to_tsquery('english'::regconfig, :ranked_query::text)
+                        ELSE pg_catalog.concat_ws(
+                            ' | ',
+                            (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(lexeme), ' | ')
+                             FROM words WHERE NOT common),
+                            (SELECT '(' || pg_catalog.string_agg(pg_catalog.quote_literal(lexeme), ' & ') || ')'
+                             FROM words)
+                        )::tsquery
+                   END AS matched
+        ),
+        lexical AS (
+            SELECT m.seq FROM {schema}.memories AS m, q
+            WHERE m.bank_id = :bank_id AND m.search @@ q.matched AND """
+    + FILTERS
+    + """
+            ORDER BY pg_catalog.ts_rank(m.search, q.ranked) DESC, m.seq DESC
+            LIMIT :per_leg
+        ),"""
+)
+
+SEMANTIC_LEG = (
+    """
+        semantic AS (
+            SELECT m.seq FROM {schema}.memories AS m
+            WHERE m.bank_id = :bank_id AND m.embedding IS NOT NULL AND """
+    + FILTERS
+    + """
+            ORDER BY m.embedding OPERATOR({vector_schema}.<=>) :vector::{vector_schema}.vector
+            LIMIT :per_leg
+        ),"""
+)
+
+NO_SEMANTIC_LEG = """
+        semantic AS (SELECT NULL::bigint AS seq WHERE false),"""
+
+# Each seed (a candidate of either leg) with the rows around it: the memory retained just after
+# it and the two just before it (the second only as the context of the first), in two index
+# scans. `store.search` links neighbours from these rows; `lag` over them is each seed's true
+# predecessor, since that predecessor is always among them.
+AROUND = """
+        seeds AS (SELECT seq FROM lexical UNION SELECT seq FROM semantic),
+        around AS (
+            SELECT DISTINCT ON (w.seq) w.* FROM seeds AS s
+            CROSS JOIN LATERAL (
+                (SELECT m.* FROM {schema}.memories AS m
+                 WHERE m.bank_id = :bank_id AND m.seq <= s.seq ORDER BY m.seq DESC LIMIT 3)
+                UNION ALL
+                (SELECT m.* FROM {schema}.memories AS m
+                 WHERE m.bank_id = :bank_id AND m.seq > s.seq ORDER BY m.seq LIMIT 1)
+            ) AS w
+            ORDER BY w.seq
+        )"""
+
+COLUMNS = (
+    """m.id, m.seq, m.text, m.context, m.tags, m.metadata, m.occurred_at, m.retained_at, m.document_id,
+               m.seq IN (SELECT seq FROM seeds) AS seed,
+               ("""
+    + FILTERS
+    + """) AS eligible,
+               CASE WHEN m.search @@ q.ranked THEN pg_catalog.ts_rank(m.search, q.ranked) END AS lexical"""
+)
+
+SEARCH_HYBRID = (
+    "WITH"
+    + LEXICAL_LEG
+    + SEMANTIC_LEG
+    + AROUND
+    + """
+        SELECT """
+    + COLUMNS
+    + """,
+               1 - (m.embedding OPERATOR({vector_schema}.<=>) :vector::{vector_schema}.vector) AS cosine,
+               1 - (m.embedding OPERATOR({vector_schema}.<=>) lag(m.embedding) OVER (ORDER BY m.seq)) AS prev_similarity
+        FROM around AS m, q
+    """
+)
+
+# Without vectors (no pgvector, or the `none` embedder): the same rows, no similarity.
+SEARCH_LEXICAL = (
+    "WITH"
+    + LEXICAL_LEG
+    + NO_SEMANTIC_LEG
+    + AROUND
+    + """
+        SELECT """
+    + COLUMNS
+    + """, NULL::float8 AS cosine, NULL::float8 AS prev_similarity
+        FROM around AS m, q
+    """
+)
+
+
+class SearchSQL(StatementGroup):
+    """Recall's statements for one schema; `hybrid` and `lexical` are bound by name."""
+
+    search_hybrid = Template(SEARCH_HYBRID)
+    search_lexical = Template(SEARCH_LEXICAL)
+    # The lexemes of the schema's memories found in more than :rows rows, by the planner's
+    # statistics (gathered by ANALYZE, so empty until the table has been analyzed).
+    common_words = Template("""
+        SELECT e.elem FROM pg_catalog.pg_stats AS s
+        JOIN pg_catalog.pg_namespace AS n ON n.nspname = s.schemaname
+        JOIN pg_catalog.pg_class AS c ON c.relnamespace = n.oid AND c.relname = s.tablename
+        CROSS JOIN LATERAL unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e (elem, freq)
+        WHERE s.schemaname = $1 AND s.tablename = 'memories' AND s.attname = 'search'
+          AND e.elem IS NOT NULL AND e.freq * greatest(c.reltuples, 0) > $2
+    """)
+
+    def __init__(self, names: SchemaNames) -> None:
+        super().__init__(names)
+        self.hybrid = NamedStatement(self.search_hybrid)
+        self.lexical = NamedStatement(self.search_lexical)

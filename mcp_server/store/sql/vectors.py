@@ -1,0 +1,35 @@
+"""A schema's embedding column as a whole: its dimension, and rewriting every vector (reembed)."""
+
+from __future__ import annotations
+
+from mcp_server.store.sql import StatementGroup, Template
+
+
+class VectorSQL(StatementGroup):
+    """Rendered with `embedding_dim` set to the dimension the column should have."""
+
+    # $1 is the memories table as a qualified name, for `to_regclass`.
+    embedding_dimension = Template("""
+        SELECT a.atttypmod FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attname = 'embedding' AND NOT a.attisdropped
+    """)
+    # reembed: drop the index while vectors are rewritten, resize the column, refill, reindex.
+    drop_vector_index = Template("DROP INDEX IF EXISTS {schema}.memories_embedding_idx")
+    resize_vector_column = Template("""
+        ALTER TABLE {schema}.memories
+        ALTER COLUMN embedding TYPE {vector_schema}.vector({embedding_dim}) USING NULL
+    """)
+    # Building an HNSW index is much faster when the graph fits in memory (150 MB at 100k
+    # memories of 384 dimensions, past the 64 MB default).
+    raise_maintenance_memory = Template("SET LOCAL maintenance_work_mem = '512MB'")
+    create_vector_index = Template("""
+        CREATE INDEX IF NOT EXISTS memories_embedding_idx ON {schema}.memories
+        USING hnsw (embedding {vector_schema}.vector_cosine_ops)
+    """)
+    count_memories = Template("SELECT count(*) FROM {schema}.memories")
+    memories_after = Template("SELECT seq, text FROM {schema}.memories WHERE seq > $1 ORDER BY seq LIMIT $2")
+    set_embeddings = Template("""
+        UPDATE {schema}.memories AS m SET embedding = v.embedding
+        FROM unnest($1::bigint[], $2::{vector_schema}.vector[]) AS v (seq, embedding)
+        WHERE m.seq = v.seq
+    """)
