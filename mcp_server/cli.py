@@ -191,7 +191,7 @@ def keys_hash(args: argparse.Namespace) -> None:
 
 def smoke(args: argparse.Namespace) -> None:
     """Retain, recall and reflect through a real stdio MCP session, printing each step."""
-    from mcp_server.smoke import run_smoke
+    from mcp_server.server.smoke import run_smoke
 
     anyio.run(run_smoke)
 

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -83,6 +83,20 @@ class SearchRequest:
     common_word_rows: int = 500
 
 
+def _aware(value: datetime | None) -> datetime | None:
+    """A timestamptz as an aware datetime: the driver returns the first and last representable
+    instants (stored by PostgreSQL as -infinity and infinity) without their time zone."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def stored_memory(row: asyncpg.Record) -> StoredMemory:
+    """A memory row as a `StoredMemory`."""
+    fields = {name: row[name] for name in MEMORY_FIELDS}
+    fields["occurred_at"] = _aware(fields["occurred_at"])
+    fields["retained_at"] = _aware(fields["retained_at"])
+    return StoredMemory(**fields)
+
+
 def link_neighbours(rows: Sequence[asyncpg.Record], window: timedelta) -> list[Candidate]:
     """The eligible seeds and their neighbours as candidates, each linked to its neighbours.
 
@@ -110,7 +124,7 @@ def link_neighbours(rows: Sequence[asyncpg.Record], window: timedelta) -> list[C
         before = prev.get(seq)
         candidates.append(
             Candidate(
-                memory=StoredMemory(**{name: row[name] for name in MEMORY_FIELDS}),
+                memory=stored_memory(row),
                 lexical=row["lexical"],
                 cosine=row["cosine"],
                 prev_seq=before["seq"] if before is not None else None,
