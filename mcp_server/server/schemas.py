@@ -7,6 +7,7 @@ do not, and together they are a third of what the five tools cost in a model's c
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -42,3 +43,9 @@ def _compact(node: Any) -> Any:
         # `properties` maps argument names to schemas; a property may itself be named "title".
         compacted[key] = {k: _compact(v) for k, v in value.items()} if key == "properties" else _compact(value)
     return compacted
+
+
+def context_tokens(name: str, description: str, input_schema: dict[str, Any]) -> float:
+    """What one tool costs a model's context before any call: its name, description and input
+    schema as JSON, in tokens estimated as characters / 4."""
+    return (len(name) + len(description) + len(json.dumps(input_schema))) / 4
