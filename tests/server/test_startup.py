@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from support import REPO, clear_bulkhead_env, run_bulkhead, server_env, unique
+from helpers import REPO, clear_bulkhead_env, run_bulkhead, server_env, unique
 
 from mcp_server.config import MIB, load_settings
 from mcp_server.errors import Misconfigured

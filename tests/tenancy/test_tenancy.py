@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from support import clear_bulkhead_env
+from helpers import clear_bulkhead_env
 
 from mcp_server.config import Settings
 from mcp_server.errors import InvalidInput, Misconfigured

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from support import call_error, in_process_client, unique
+from helpers import call_error, in_process_client, unique
 
 from mcp_server.config import Settings
 from mcp_server.db.pool import create_pool

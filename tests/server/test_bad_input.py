@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support import REPO, call, call_error, in_process_client, server_env, stdio_client, unique
+from helpers import REPO, call, call_error, in_process_client, server_env, stdio_client, unique
 
 pytestmark = pytest.mark.anyio
 
