@@ -1,4 +1,7 @@
-"""Shared fixtures: one real PostgreSQL for the session, and real MCP clients over stdio."""
+"""Shared fixtures for every test folder: one real PostgreSQL for the session, and a pool on it.
+
+Helpers (clients, spawned servers, stubs) are in the `helpers` package next to this file.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,9 @@ import pytest
 
 from mcp_server.config import load_settings
 from mcp_server.db.pool import create_pool
+
+# The helpers' own asserts (a tool call that must succeed, ...) explain themselves when they fail.
+pytest.register_assert_rewrite("helpers")
 
 
 @pytest.fixture(scope="session")

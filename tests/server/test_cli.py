@@ -6,7 +6,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from support import call, run_bulkhead, server_env, stdio_client, unique
+from helpers import call, run_bulkhead, server_env, stdio_client, unique
 
 from mcp_server.tenancy import tenant_role_name
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import numpy as np
 import pytest
-from support import full_text, unique
+from helpers import full_text, unique
 
 from mcp_server.store import (
     NewDocument,

@@ -13,8 +13,8 @@ from typing import Any
 import anyio
 import psutil
 import pytest
+from helpers import call, call_error, connect, server_env, stdio_client, unique
 from mcp import Client
-from support import call, call_error, connect, server_env, stdio_client, unique
 
 from mcp_server.db.pool import DATABASE_UNAVAILABLE as UNAVAILABLE
 from mcp_server.memory.chunking import chunk_text

@@ -1,14 +1,13 @@
-"""Fusion, budget cutting and time hints on fixed inputs (no database, no model)."""
+"""Fusion: ranks, floors, neighbours, speakers and named days, on fixed inputs (no database, no model)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from mcp_server.memory import ranking
-from mcp_server.memory.budget import count_tokens, cut_to_budget
 from mcp_server.memory.ranking import context_cosine, fuse, speaker_words
-from mcp_server.memory.time_hints import TimeHint, time_hints
+from mcp_server.memory.time_hints import time_hints
 from mcp_server.store import Candidate, StoredMemory
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -113,31 +112,3 @@ def test_speaker_labels() -> None:
     assert speaker_words("Dr. Ruth Smith: take two") == {"dr", "ruth", "smith"}
     assert speaker_words("the meeting ran late: no label") == set()
     assert speaker_words("Note 12 about the garden: tomatoes") == set()
-
-
-def test_time_hints() -> None:
-    assert time_hints("What did she do on 8 May, 2023?") == [TimeHint(date(2023, 5, 8), date(2023, 5, 8))]
-    assert time_hints("plans for October 13, 2023 and 2024-02-29") == [
-        TimeHint(date(2023, 10, 13), date(2023, 10, 13)),
-        TimeHint(date(2024, 2, 29), date(2024, 2, 29)),
-    ]
-    assert time_hints("What happened in December 2023?") == [TimeHint(date(2023, 12, 1), date(2023, 12, 31))]
-    assert time_hints("When did he go camping in July?") == [TimeHint(month=7)]
-    assert time_hints("Who may join us in 2022?") == [TimeHint(date(2022, 1, 1), date(2022, 12, 31))]
-    assert time_hints("What may she march for?") == []
-    # No such day: the month it names is still a hint.
-    assert time_hints("on 31 February, 2023") == [TimeHint(date(2023, 2, 1), date(2023, 2, 28))]
-    hint = TimeHint(date(2023, 5, 8), date(2023, 5, 8))
-    assert hint.matches(datetime(2023, 5, 9, 1, tzinfo=UTC), timedelta(days=1))
-    assert not hint.matches(datetime(2023, 5, 10, 1, tzinfo=UTC), timedelta(days=1))
-
-
-def test_budget_keeps_rank_order_and_skips_what_does_not_fit() -> None:
-    texts = ["a" * 40, "b" * 400, "c" * 40, "d" * 40, "e" * 40]  # 10, 100, 10, 10, 10 tokens
-    kept, truncated = cut_to_budget(texts, max_results=10, max_tokens=35, size=count_tokens)
-    assert kept == [texts[0], texts[2], texts[3]] and truncated
-    kept, truncated = cut_to_budget(texts, max_results=2, max_tokens=1000, size=count_tokens)
-    assert kept == texts[:2] and truncated
-    kept, truncated = cut_to_budget(texts, max_results=5, max_tokens=1000, size=count_tokens)
-    assert kept == texts and not truncated
-    assert count_tokens("é" * 3) == 2  # six bytes of UTF-8

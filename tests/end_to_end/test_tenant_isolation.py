@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-from support import call, call_error, server_env, stdio_client, unique
+from helpers import call, call_error, server_env, stdio_client, unique
 
 pytestmark = pytest.mark.anyio
 

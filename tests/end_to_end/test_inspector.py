@@ -2,43 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
 
 import pytest
-from http_support import http_server
-from support import REPO, server_env, unique
+from helpers import server_env, unique
+from helpers.http import http_server
+from helpers.inspector import BEARER_PRELOAD, BULKHEAD, inspector, output
 
-INSPECTOR = "@modelcontextprotocol/inspector@0.15.0"
-BEARER_PRELOAD = Path(__file__).with_name("inspector_bearer.cjs")
-BULKHEAD = str(Path(sys.executable).with_name("bulkhead"))
 TOOLS = {"retain", "recall", "reflect", "forget", "list_banks"}
 
 pytestmark = pytest.mark.skipif(shutil.which("npx") is None, reason="npx (Node.js) is not installed")
-
-
-def inspector(env: dict[str, str], target: list[str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `npx -y @modelcontextprotocol/inspector@0.15.0 --cli TARGET ARGS`."""
-    env = {**env, "npm_config_update_notifier": "false", "npm_config_prefer_offline": "true"}
-    return subprocess.run(
-        ["npx", "-y", INSPECTOR, "--cli", *target, *args],
-        env=env,
-        cwd=str(REPO),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-
-
-def output(run: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    """The JSON the Inspector printed for a successful call."""
-    assert run.returncode == 0, run.stdout + run.stderr
-    return json.loads(run.stdout)
 
 
 def round_trip(env: dict[str, str], target: list[str]) -> None:

@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 
 import pytest
-from support import call, call_error, run_bulkhead, server_env, stdio_client, unique
+from helpers import call, call_error, run_bulkhead, server_env, stdio_client, unique
 
 from mcp_server.tenancy import hashed_form
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from embedding_stub import KEY, StubEmbeddings, embeddings_stub
-from support import call, call_error, connect, in_process_client, run_bulkhead, server_env, stdio_client, unique
+from helpers import call, call_error, connect, in_process_client, run_bulkhead, server_env, stdio_client, unique
+from helpers.embedding_stub import KEY, StubEmbeddings, embeddings_stub
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,10 @@
-"""Helpers for tests: unique names, spawned stdio servers, and tool calls that must pass or fail."""
+"""Helpers shared by every test folder: unique names, the `bulkhead` command, stdio and in-process
+MCP clients, and tool calls that must pass or fail.
+
+`helpers.http` holds the HTTP transport's, `helpers.embedding_stub` the OpenAI-compatible embeddings
+stub, and `helpers.inspector` the MCP Inspector CLI's. Fixtures live in `tests/conftest.py`; test
+modules import from here, never from one another.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.stdio import stdio_client as raw_stdio_client
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def unique(prefix: str) -> str:

@@ -18,8 +18,8 @@ from typing import Any
 
 import anyio
 import pytest
+from helpers import REPO, call, call_error, connect, internals_in, server_env, stdio_client, unique
 from mcp import Client
-from support import REPO, call, call_error, connect, internals_in, server_env, stdio_client, unique
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import anyio
 import asyncpg
 import pytest
-from support import full_text, unique
+from helpers import full_text, unique
 
 from mcp_server.config import load_settings
 from mcp_server.db.migrations import load_migrations

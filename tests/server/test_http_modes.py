@@ -10,9 +10,8 @@ import time
 import anyio
 import httpx2
 import pytest
-from http_support import MODES, bearer, http_server, mcp_client, spawn
-from support import call, call_error, connect, server_env, unique
-from test_http import ACCEPT, INITIALIZE, open_session
+from helpers import call, call_error, connect, server_env, unique
+from helpers.http import ACCEPT, INITIALIZE, MODES, bearer, http_server, mcp_client, open_session, spawn
 
 pytestmark = pytest.mark.anyio
 

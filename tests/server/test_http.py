@@ -12,13 +12,21 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from http_support import MODES, HttpServer, bearer, http_server, mcp_client
-from support import call, call_error, server_env, unique
+from helpers import call, call_error, server_env, unique
+from helpers.http import (
+    ACCEPT,
+    HANDSHAKE_VERSION,
+    INITIALIZE,
+    MODES,
+    HttpServer,
+    bearer,
+    http_server,
+    mcp_client,
+    open_session,
+    rpc,
+)
 
 pytestmark = pytest.mark.anyio
-
-ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-HANDSHAKE_VERSION = "2025-11-25"
 
 
 @dataclass
@@ -40,36 +48,10 @@ def keyed(pg_url: str) -> Iterator[Keyed]:
         assert server.stop() == 0, server.log()
 
 
-def rpc(method: str, params: dict[str, Any] | None = None, id: int | None = 1) -> dict[str, Any]:
-    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-    if id is not None:
-        message["id"] = id
-    if params is not None:
-        message["params"] = params
-    return message
-
-
-INITIALIZE = rpc(
-    "initialize",
-    {"protocolVersion": HANDSHAKE_VERSION, "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
-)
-
-
 def sse_result(body: str) -> dict[str, Any]:
     """The JSON-RPC message in a one-event SSE response body."""
     data = [line.removeprefix("data:").strip() for line in body.splitlines() if line.startswith("data:")]
     return json.loads(data[-1])
-
-
-async def open_session(http: httpx2.AsyncClient, url: str, key: str | None) -> str:
-    """Open a 2025-era streamable HTTP session with raw requests; return its session id."""
-    opened = await http.post(f"{url}/mcp", json=INITIALIZE, headers={**ACCEPT, **bearer(key)})
-    assert opened.status_code == 200, opened.text
-    session_id = opened.headers["mcp-session-id"]
-    headers = {**ACCEPT, **bearer(key), "mcp-session-id": session_id, "mcp-protocol-version": HANDSHAKE_VERSION}
-    initialized = await http.post(f"{url}/mcp", json=rpc("notifications/initialized", id=None), headers=headers)
-    assert initialized.status_code == 202, initialized.text
-    return session_id
 
 
 async def on_session(http: httpx2.AsyncClient, url: str, session_id: str, key: str | None) -> httpx2.Response:

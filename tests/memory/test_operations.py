@@ -1,33 +1,16 @@
-"""The five tools end to end: a spawned `bulkhead serve` driven by the MCP SDK's stdio client."""
+"""The memory operations behind the tools: retain, recall, reflect, forget and list_banks, through an
+MCP client connected in-process to a server on a schema of the test's own (auth off)."""
 
 from __future__ import annotations
 
 import pytest
-from support import call, call_error, server_env, stdio_client, unique
+from helpers import call, call_error, in_process_client, unique
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def env(pg_url: str) -> dict[str, str]:
-    """Auth off, on a schema of this test's own."""
-    return server_env(pg_url, default_schema=unique("t"))
-
-
-async def test_lists_five_tools_with_annotations(env: dict[str, str]) -> None:
-    async with stdio_client(env) as client:
-        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-    assert set(tools) == {"retain", "recall", "reflect", "forget", "list_banks"}
-    for name in ("recall", "reflect", "list_banks"):
-        assert tools[name].annotations.read_only_hint is True
-    assert tools["forget"].annotations.destructive_hint is True
-    assert tools["retain"].annotations.read_only_hint is False
-    for tool in tools.values():
-        assert tool.description and tool.output_schema
-
-
-async def test_retain_then_recall_round_trips_every_field(env: dict[str, str]) -> None:
-    async with stdio_client(env) as client:
+async def test_retain_then_recall_round_trips_every_field(pg_url: str) -> None:
+    async with in_process_client(pg_url, unique("t")) as client:
         retained = await call(
             client,
             "retain",
@@ -56,8 +39,8 @@ async def test_retain_then_recall_round_trips_every_field(env: dict[str, str]) -
     assert recalled["truncated"] is False
 
 
-async def test_recall_ranks_and_filters(env: dict[str, str]) -> None:
-    async with stdio_client(env) as client:
+async def test_recall_ranks_and_filters(pg_url: str) -> None:
+    async with in_process_client(pg_url, unique("t")) as client:
         await call(
             client, "retain", content="The deployment pipeline runs on Fridays.", tags=["ops"], occurred_at="2024-01-05"
         )
@@ -84,8 +67,8 @@ async def test_recall_ranks_and_filters(env: dict[str, str]) -> None:
         assert nothing["memories"] == []
 
 
-async def test_recall_honours_max_results_and_max_tokens(env: dict[str, str]) -> None:
-    async with stdio_client(env) as client:
+async def test_recall_honours_max_results_and_max_tokens(pg_url: str) -> None:
+    async with in_process_client(pg_url, unique("t")) as client:
         for i in range(6):
             await call(client, "retain", content=f"Note {i} about the garden: " + "tomatoes " * (10 * (i + 1)))
         limited = await call(client, "recall", query="garden tomatoes", max_results=2)
@@ -95,8 +78,8 @@ async def test_recall_honours_max_results_and_max_tokens(env: dict[str, str]) ->
         assert budget["memories"] and total <= 60 and budget["truncated"] is True
 
 
-async def test_document_replacement_is_whole(env: dict[str, str]) -> None:
-    async with stdio_client(env) as client:
+async def test_document_replacement_is_whole(pg_url: str) -> None:
+    async with in_process_client(pg_url, unique("t")) as client:
         long_text = "\n\n".join(f"Paragraph {i}: the archive holds record {i}. " * 12 for i in range(8))
         first = await call(client, "retain", content=long_text, document_id="doc", bank="b")
         assert len(first["memory_ids"]) > 1
@@ -112,8 +95,8 @@ async def test_document_replacement_is_whole(env: dict[str, str]) -> None:
     ]
 
 
-async def test_forget_by_id_and_by_document(env: dict[str, str]) -> None:
-    async with stdio_client(env) as client:
+async def test_forget_by_id_and_by_document(pg_url: str) -> None:
+    async with in_process_client(pg_url, unique("t")) as client:
         a = await call(client, "retain", content="The cat is named Miso.", bank="pets")
         b = await call(client, "retain", content="The dog is named Biscuit.", bank="pets", document_id="dog")
         gone = await call(client, "forget", bank="pets", memory_ids=a["memory_ids"])
@@ -128,8 +111,8 @@ async def test_forget_by_id_and_by_document(env: dict[str, str]) -> None:
         assert b["document_id"] == "dog"
 
 
-async def test_reflect_cites_what_it_used(env: dict[str, str]) -> None:
-    async with stdio_client(env) as client:
+async def test_reflect_cites_what_it_used(pg_url: str) -> None:
+    async with in_process_client(pg_url, unique("t")) as client:
         kept = await call(client, "retain", content="Maria's favourite dessert is tiramisu. She bakes on Sundays.")
         await call(client, "retain", content="The office printer is on the third floor.")
         answer = await call(client, "reflect", query="What dessert does Maria like?")
@@ -140,8 +123,8 @@ async def test_reflect_cites_what_it_used(env: dict[str, str]) -> None:
         assert empty["citations"] == [] and empty["answer"]
 
 
-async def test_only_retain_creates_a_bank(env: dict[str, str]) -> None:
-    async with stdio_client(env) as client:
+async def test_only_retain_creates_a_bank(pg_url: str) -> None:
+    async with in_process_client(pg_url, unique("t")) as client:
         for tool, args in (
             ("recall", {"query": "x", "bank": "nope"}),
             ("reflect", {"query": "x", "bank": "nope"}),

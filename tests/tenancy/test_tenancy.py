@@ -1,4 +1,4 @@
-"""Unit tests for key maps, key files, schema names, and resolving keys to tenants."""
+"""Unit tests for key maps, key files, schema names, tenant role names, and resolving keys to tenants."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from support import clear_bulkhead_env
+from helpers import clear_bulkhead_env
 
 from mcp_server.config import Settings
 from mcp_server.errors import InvalidInput, Misconfigured
@@ -17,6 +17,7 @@ from mcp_server.tenancy import (
     hashed_form,
     parse_key_file,
     parse_key_map,
+    tenant_role_name,
     validate_schema_name,
 )
 
@@ -141,3 +142,17 @@ def test_directory_auth_on_and_off(monkeypatch: pytest.MonkeyPatch) -> None:
         TenantDirectory.from_settings(Settings(default_schema="Public", _env_file=None))
     with pytest.raises(Misconfigured, match="hold no keys"):
         TenantDirectory.from_settings(Settings(tenant_key_map=" ; ", _env_file=None))
+
+
+def test_role_names_follow_the_documented_rule() -> None:
+    assert tenant_role_name("acme") == "bulkhead_t_acme"
+    assert tenant_role_name("a" * 52) == "bulkhead_t_" + "a" * 52
+    long_a, long_b = "a" * 53, "a" * 62 + "b"
+    assert len(tenant_role_name(long_a)) == len(tenant_role_name("z" * 63)) == 63
+    assert tenant_role_name(long_a).startswith("bulkhead_th_" + "a" * 34 + "_")
+    assert tenant_role_name(long_a) != tenant_role_name(long_b)
+    # A short schema cannot be named so that its role equals a hashed one.
+    hashed_tail = tenant_role_name(long_a).removeprefix("bulkhead_t")
+    assert tenant_role_name(hashed_tail.lstrip("_")) != tenant_role_name(long_a)
+    with pytest.raises(InvalidInput):
+        tenant_role_name('acme"; DROP ROLE postgres; --')

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import anyio
 import numpy as np
 import pytest
-from embedding_stub import KEY, StubEmbeddings, embeddings_stub, stub_vector
+from helpers.embedding_stub import KEY, StubEmbeddings, embeddings_stub, stub_vector
 
 from mcp_server.config import load_settings
 from mcp_server.embedding import build_embedder

@@ -1,4 +1,5 @@
-"""Helpers for HTTP tests: a spawned `bulkhead serve --transport http`, and MCP clients for it."""
+"""Helpers for HTTP tests: a spawned `bulkhead serve --transport http`, MCP clients for it, and raw
+JSON-RPC requests for what an SDK client will not send."""
 
 from __future__ import annotations
 
@@ -12,18 +13,22 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx2
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
-from support import REPO
+
+from helpers import REPO
 
 LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 STARTUP_TIMEOUT = 60.0
 MODES = ("legacy", "auto", "sse")
 """How a test client connects: streamable HTTP with the 2025-11-25 handshake, streamable HTTP in
 the newest revision (no handshake), or the SSE transport."""
+ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+HANDSHAKE_VERSION = "2025-11-25"
 
 
 @dataclass
@@ -117,3 +122,30 @@ async def mcp_client(url: str, key: str | None, mode: str = "legacy") -> AsyncIt
         Client(streamable_http_client(f"{url}/mcp", http_client=http), mode=mode) as client,
     ):
         yield client
+
+
+def rpc(method: str, params: dict[str, Any] | None = None, id: int | None = 1) -> dict[str, Any]:
+    """A JSON-RPC message; a notification when `id` is None."""
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if id is not None:
+        message["id"] = id
+    if params is not None:
+        message["params"] = params
+    return message
+
+
+INITIALIZE = rpc(
+    "initialize",
+    {"protocolVersion": HANDSHAKE_VERSION, "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
+)
+
+
+async def open_session(http: httpx2.AsyncClient, url: str, key: str | None) -> str:
+    """Open a 2025-era streamable HTTP session with raw requests; return its session id."""
+    opened = await http.post(f"{url}/mcp", json=INITIALIZE, headers={**ACCEPT, **bearer(key)})
+    assert opened.status_code == 200, opened.text
+    session_id = opened.headers["mcp-session-id"]
+    headers = {**ACCEPT, **bearer(key), "mcp-session-id": session_id, "mcp-protocol-version": HANDSHAKE_VERSION}
+    initialized = await http.post(f"{url}/mcp", json=rpc("notifications/initialized", id=None), headers=headers)
+    assert initialized.status_code == 202, initialized.text
+    return session_id

@@ -1,11 +1,14 @@
-"""Bad arguments come back as one actionable sentence; the server stays up and nothing changes."""
+"""Bad arguments come back as one actionable sentence; the server stays up and nothing changes.
+
+The refusals are the server's, not the transport's, so they are checked in-process; one spawned
+stdio server shows that a frame it cannot parse does not stop it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from support import REPO, call, call_error, in_process_client, server_env, stdio_client, unique
+from helpers import REPO, call, call_error, in_process_client, server_env, unique
 
 pytestmark = pytest.mark.anyio
 
@@ -66,8 +69,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
 
 
 async def test_bad_input_is_refused_clearly_and_changes_nothing(pg_url: str) -> None:
-    env = server_env(pg_url, default_schema=unique("t"), max_content_bytes="2048")
-    async with stdio_client(env) as client:
+    async with in_process_client(pg_url, unique("t"), max_content_bytes=2048) as client:
         kept = await call(client, "retain", content="The lighthouse keeper is named Ines.", document_id="keep")
         before = await call(client, "recall", query="lighthouse keeper", max_results=50)
         for tool, arguments, expected in CASES:
@@ -85,8 +87,7 @@ async def test_bad_input_is_refused_clearly_and_changes_nothing(pg_url: str) -> 
 
 
 async def test_wrongly_typed_arguments_are_tool_errors(pg_url: str) -> None:
-    env = server_env(pg_url, default_schema=unique("t"))
-    async with stdio_client(env) as client:
+    async with in_process_client(pg_url, unique("t")) as client:
         for tool, arguments in (
             ("retain", {}),
             ("retain", {"content": 42}),

@@ -20,10 +20,10 @@ from typing import Any
 
 import anyio.from_thread
 import asyncpg
+from helpers import call, connect, internals_in, server_env, stdio_client, unique
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from mcp import Client
-from support import call, connect, internals_in, server_env, stdio_client, unique
 
 EXAMPLES = int(os.environ.get("BULKHEAD_FUZZ_EXAMPLES", "80"))
 READ_ONLY = {"recall", "reflect", "list_banks"}
