@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support import REPO
+from helpers import REPO
 
 PACKAGE = REPO / "mcp_server"
 

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from embedding_stub import KEY, StubEmbeddings, embeddings_stub
-from support import call, call_error, in_process_client, run_bulkhead, server_env, unique
+from helpers import call, call_error, in_process_client, run_bulkhead, server_env, unique
+from helpers.embedding_stub import KEY, StubEmbeddings, embeddings_stub
 
 from mcp_server.cli import EXIT_CODE
 from mcp_server.errors import HTTP_STATUS, ErrorKind, InvalidInput, Unavailable, find_error

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from support import call, in_process_client, unique
+from helpers import call, in_process_client, unique
 
 pytestmark = pytest.mark.anyio
 
