@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     embedding_dimensions: int | None = Field(default=None, ge=1, le=2000)
     embedding_timeout: float = Field(default=30.0, gt=0, le=600)
     embedding_threads: int = Field(default=0, ge=0, le=256)
+    # Reflect's model. Setting `llm_url` alone selects an OpenAI-compatible chat-completions
+    # endpoint; `llm_provider=anthropic` selects the Messages API. With neither, reflect asks the
+    # client's model (MCP sampling) when `reflect_sampling` allows it, else answers extractively.
+    llm_provider: Literal["openai", "anthropic"] | None = None
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout: float = Field(default=30.0, gt=0, le=600)
+    llm_max_tokens: int = Field(default=1024, ge=1, le=100_000)
+    reflect_sampling: Literal["auto", "off"] = "auto"
 
     @field_validator("log_level")
     @classmethod
@@ -66,6 +76,13 @@ class Settings(BaseSettings):
         if not url.startswith(("http://", "https://")) or "?" in url or "#" in url:
             raise ValueError("must be an http:// or https:// URL without query or fragment")
         return url
+
+    @property
+    def llm_kind(self) -> Literal["openai", "anthropic"] | None:
+        """The kind of model endpoint configured for reflect, if any."""
+        if self.llm_provider is not None:
+            return self.llm_provider
+        return "openai" if self.llm_url else None
 
     @property
     def auth_configured(self) -> bool:
@@ -95,6 +112,7 @@ def load_settings(**overrides: Any) -> Settings:
     if settings.pool_min_size > settings.pool_max_size:
         raise Misconfigured("BULKHEAD_POOL_MIN_SIZE: must not exceed BULKHEAD_POOL_MAX_SIZE")
     _check_embedder(settings)
+    _check_llm(settings)
     return settings
 
 
@@ -110,3 +128,16 @@ def _check_embedder(settings: Settings) -> None:
         raise Misconfigured(
             f"BULKHEAD_EMBEDDING_DIMENSIONS: the local embedder gives {LOCAL_EMBEDDING_DIM} dimensions; unset it"
         )
+
+
+def _check_llm(settings: Settings) -> None:
+    """The model endpoint settings that only make sense together."""
+    kind = settings.llm_kind
+    if kind is None:
+        return
+    if kind == "openai" and not settings.llm_url:
+        raise Misconfigured("BULKHEAD_LLM_URL: required when BULKHEAD_LLM_PROVIDER is openai")
+    if settings.llm_url and not settings.llm_url.startswith(("http://", "https://")):
+        raise Misconfigured("BULKHEAD_LLM_URL: must start with http:// or https://")
+    if not settings.llm_model:
+        raise Misconfigured("BULKHEAD_LLM_MODEL: required when a model endpoint is configured")
