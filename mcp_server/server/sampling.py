@@ -66,14 +66,15 @@ def plan_sampling(runtime: Runtime, ctx: Context[Any, Any]) -> SamplingPlan:
     if runtime.synthesiser is not None or runtime.settings.reflect_sampling == "off":
         return SamplingPlan()
     capabilities = ctx.client_capabilities
-    if capabilities is None or capabilities.sampling is None:
-        return SamplingPlan(unavailable="no model is configured and the client does not offer sampling")
+    declared = capabilities is not None and capabilities.sampling is not None
+    absent = SamplingPlan(unavailable="no model is configured and the client does not offer sampling")
     version = ctx.protocol_version
     if version is not None and is_version_at_least(version, IN_RESULT_VERSION):
-        return SamplingPlan(in_result=True)
-    if ctx.session.can_send_request:
-        return SamplingPlan(back_channel=True)
-    return SamplingPlan(unavailable="the client offers sampling but a stateless connection cannot carry it")
+        return SamplingPlan(in_result=True) if declared else absent
+    if not ctx.session.can_send_request:
+        # Stateless HTTP: no back-channel, and no handshake the capabilities could be read from.
+        return SamplingPlan(unavailable="a stateless connection cannot carry sampling")
+    return SamplingPlan(back_channel=True) if declared else absent
 
 
 def sampling_params(prompt: Prompt, runtime: Runtime) -> CreateMessageRequestParams:
