@@ -14,6 +14,8 @@ from mcp_server.errors import Misconfigured
 MIB = 1024 * 1024
 # all-MiniLM-L6-v2, the local embedder, gives vectors of this size.
 LOCAL_EMBEDDING_DIM = 384
+# The MCP SDK's AES-256-GCM sealing wants at least this much secret material per key.
+MIN_STATE_KEY_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -58,6 +60,9 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(default=30.0, gt=0, le=600)
     llm_max_tokens: int = Field(default=1024, ge=1, le=100_000)
     reflect_sampling: Literal["auto", "off"] = "auto"
+    # Secrets (comma-separated, the first seals) that seal the state a 2026-07-28 client carries
+    # between the rounds of one call; every replica behind a load balancer needs the same ones.
+    request_state_keys: SecretStr | None = None
 
     @field_validator("log_level")
     @classmethod
@@ -83,6 +88,12 @@ class Settings(BaseSettings):
         if self.llm_provider is not None:
             return self.llm_provider
         return "openai" if self.llm_url else None
+
+    @property
+    def state_keys(self) -> list[str]:
+        """The request-state sealing keys, first the one that seals; empty for a per-process key."""
+        raw = self.request_state_keys.get_secret_value() if self.request_state_keys else ""
+        return [key.strip() for key in raw.split(",") if key.strip()]
 
     @property
     def auth_configured(self) -> bool:
@@ -113,6 +124,11 @@ def load_settings(**overrides: Any) -> Settings:
         raise Misconfigured("BULKHEAD_POOL_MIN_SIZE: must not exceed BULKHEAD_POOL_MAX_SIZE")
     _check_embedder(settings)
     _check_llm(settings)
+    if any(len(key.encode()) < MIN_STATE_KEY_BYTES for key in settings.state_keys):
+        raise Misconfigured(
+            f"BULKHEAD_REQUEST_STATE_KEYS: each key must be at least {MIN_STATE_KEY_BYTES} characters of secret "
+            "randomness, such as the output of `python -c 'import secrets; print(secrets.token_hex(32))'`"
+        )
     return settings
 
 

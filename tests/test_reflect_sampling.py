@@ -17,7 +17,14 @@ from mcp.client.sse import sse_client
 from mcp.client.stdio import stdio_client as raw_stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from mcp_types import CreateMessageRequestParams, CreateMessageResult, ErrorData, TextContent
+from mcp_types import (
+    CreateMessageRequest,
+    CreateMessageRequestParams,
+    CreateMessageResult,
+    ErrorData,
+    InputRequiredResult,
+    TextContent,
+)
 from model_stub import KEY, evidence_in, model_stub, question_in, stub_answer
 from support import call, server_env, stdio_params, unique
 
@@ -179,3 +186,45 @@ async def test_stateless_http_samples_on_the_newest_revision_only(pg_url: str) -
             ids, result = await ask(client, unique("bank"))
         assert result["mode"] == "extractive" and result["citations"] == [ids[0]] and model.asked == []
         assert result["fallback"] == "a stateless connection cannot carry sampling"
+
+
+async def test_replicas_sharing_the_sealing_keys_resume_each_others_rounds(pg_url: str) -> None:
+    """2026-07-28, stateless, behind a load balancer: the round that asks the client's model and the
+    round that brings its answer may reach different processes; shared keys let either resume."""
+    keys = ",".join(unique("k") * 3 for _ in range(2))
+    env = server_env(
+        pg_url, default_schema=unique("sample"), embedder="none", http_stateless="true", request_state_keys=keys
+    )
+    unshared = {k: v for k, v in env.items() if k != "BULKHEAD_REQUEST_STATE_KEYS"}
+    bank = unique("bank")
+    with http_server(env) as first, http_server(env) as second, http_server(unshared) as stranger:
+        asker, resumer = ClientModel(), ClientModel()
+        async with (
+            http(first.url, "auto", asker) as a,
+            http(second.url, "auto", resumer) as b,
+            http(stranger.url, "auto", ClientModel()) as c,
+        ):
+            ids = [(await call(a, "retain", content=fact, bank=bank))["memory_ids"][0] for fact in FACTS]
+            arguments = {"query": QUESTION, "bank": bank}
+            asked = await a.session.call_tool("reflect", arguments, allow_input_required=True)
+            assert isinstance(asked, InputRequiredResult) and asked.input_requests
+            ((key, request),) = asked.input_requests.items()
+            assert isinstance(request, CreateMessageRequest)
+            answer = await asker(None, request.params)
+            assert isinstance(answer, CreateMessageResult)
+            result = await b.call_tool(
+                "reflect", arguments, input_responses={key: answer}, request_state=asked.request_state
+            )
+            # A process with a key of its own cannot open the state, so it refuses it.
+            with pytest.raises(MCPError, match="requestState"):
+                await c.call_tool(
+                    "reflect", arguments, input_responses={key: answer}, request_state=asked.request_state
+                )
+    assert result.structured_content == {
+        "answer": "From memory: Maria's favourite dessert is tiramisu. [1]",
+        "citations": [ids[0]],
+        "mode": "sampling",
+        "fallback": None,
+    }
+    # The second process took the first one's question and the client's answer as they were.
+    assert len(asker.asked) == 1 and resumer.asked == []

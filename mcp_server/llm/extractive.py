@@ -15,19 +15,39 @@ from mcp_server.llm.tokens import count_tokens
 
 SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
-# Words this short are mostly function words ("is", "at", "of"): they would make every
-# sentence look relevant.
+# Words this short are mostly function words ("is", "at", "of"), and so are these: they would
+# make every sentence look relevant to every question.
 MIN_WORD_CHARS = 3
+FUNCTION_WORDS = frozenset(
+    WORD.findall(
+        """
+        the and for was were are did does has have had what when where who whom whose why how
+        which with that this these those from into about than then there their they them she her
+        his him you your our not but can could would should will its
+        """
+    )
+)
 
 
 def words(text: str) -> set[str]:
     """The lower-cased words of `text` long enough to carry meaning."""
-    return {w.lower() for w in WORD.findall(text) if len(w) >= MIN_WORD_CHARS}
+    found = {w.lower() for w in WORD.findall(text) if len(w) >= MIN_WORD_CHARS}
+    return found - FUNCTION_WORDS
 
 
-def same_sentence_key(sentence: str) -> str:
-    """What two sentences share when they say the same thing: words, case and spacing aside."""
-    return " ".join(w.lower() for w in WORD.findall(sentence))
+# A sentence whose words are mostly (this share) in a sentence already quoted repeats it: the
+# same fact retained twice, or restated with a word more ("Reminder: ...").
+REPEAT_SHARE = 0.8
+
+
+def all_words(sentence: str) -> frozenset[str]:
+    """Every word of `sentence`, lower-cased: what it says, case, spacing and punctuation aside."""
+    return frozenset(w.lower() for w in WORD.findall(sentence))
+
+
+def repeats(sentence: frozenset[str], quoted: list[frozenset[str]]) -> bool:
+    """True when `sentence` says nothing that one of the `quoted` sentences does not already say."""
+    return any(len(sentence & other) >= REPEAT_SHARE * len(sentence) for other in quoted)
 
 
 def spoken_date(day: date) -> str:
@@ -62,16 +82,16 @@ def extract(question: str, evidence: tuple[Evidence, ...], max_tokens: int) -> s
     """The answer: one line per memory quoted, best evidence first, each dated and cited.
 
     Sentences are taken by words shared with the question (ties to better-ranked memories),
-    never the same sentence twice, while the answer fits `max_tokens`; a memory's sentences
+    never one that repeats a sentence already taken, while the answer fits `max_tokens`; a memory's sentences
     keep their own order, and memories come in the order of their best sentence.
     """
     ranked = sorted(_candidates(question, evidence), key=lambda s: (-s.overlap, s.evidence.number, s.position))
     chosen: dict[int, list[_Sentence]] = {}
-    seen: set[str] = set()
+    quoted: list[frozenset[str]] = []
     used = 0
     for sentence in ranked:
-        key = same_sentence_key(sentence.text)
-        if key in seen:
+        said = all_words(sentence.text)
+        if not said or repeats(said, quoted):
             continue
         number = sentence.evidence.number
         # A memory's first sentence also pays for its date and its citation.
@@ -80,7 +100,7 @@ def extract(question: str, evidence: tuple[Evidence, ...], max_tokens: int) -> s
             cost += count_tokens(_label(sentence.evidence) + f" [{number}]") + 1
         if used + cost > max_tokens:
             continue
-        seen.add(key)
+        quoted.append(said)
         chosen.setdefault(number, []).append(sentence)
         used += cost
     lines = []
