@@ -40,17 +40,19 @@ def gathered(count: int) -> Gathered:
 
 def test_extraction_quotes_each_sentence_once_dated_with_the_best_evidence_first() -> None:
     answer = extract(
-        "Where did Maria buy the tiramisu for the party?",
+        "Where did Maria buy the tiramisu she likes?",
         evidence(
-            "Maria likes tiramisu. The weather was fine.",
-            "Maria bought the tiramisu for the party at Rossi's bakery. Maria likes tiramisu!",
+            "The weather was fine. Maria likes cake.",
+            "Maria bought the tiramisu at Rossi's bakery. Maria likes tiramisu!",
             "maria LIKES   tiramisu",
         ),
         max_tokens=200,
     )
+    # The third memory only repeats a sentence of the second; the first memory's best sentence
+    # scores below the second's, and its other sentence shares no word with the question.
     assert answer.splitlines() == [
-        "2 May 2023: Maria bought the tiramisu for the party at Rossi's bakery. [2]",
-        "1 May 2023: Maria likes tiramisu. [1]",
+        "2 May 2023: Maria bought the tiramisu at Rossi's bakery. Maria likes tiramisu! [2]",
+        "1 May 2023: Maria likes cake. [1]",
     ]
 
 
