@@ -173,6 +173,8 @@ def report(args: argparse.Namespace, conversations: list[Conversation], tallies:
         f"embedder: {args.embedder or os.environ.get('BULKHEAD_EMBEDDER', 'local')}; {time.strftime('%Y-%m-%d')}; "
         f"{os.cpu_count()} cores; load average {load1:.2f} (1 min), {load5:.2f} (5 min)"
     )
+    if len(tallies) > 1:
+        print(f"model endpoint: {os.environ.get('BULKHEAD_LLM_URL', 'provider default')} (BULKHEAD_LLM_URL)")
     header = "".join(f"{f'{c} {n}':>14}" for c, n in CATEGORIES.items())
     print(f"{'':22}{'F1':>7}{header}{'cite prec':>11}{'answered':>10}{'p50 ms':>9}{'p95 ms':>9}")
     for name, tally in tallies.items():
