@@ -56,6 +56,8 @@ class Question:
     text: str
     category: int
     evidence: set[str]
+    answer: str = ""
+    """The gold answer (for bench/reflect.py)."""
 
 
 @dataclass
@@ -90,7 +92,7 @@ def load(folder: Path) -> list[Conversation]:
         for qa in raw["qa"]:
             if qa.get("category") in CATEGORIES:
                 evidence = {part.strip() for item in qa["evidence"] for part in item.split(";") if part.strip()}
-                conversation.questions.append(Question(qa["question"], qa["category"], evidence))
+                conversation.questions.append(Question(qa["question"], qa["category"], evidence, str(qa["answer"])))
         conversations.append(conversation)
     return conversations
 

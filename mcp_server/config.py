@@ -14,6 +14,8 @@ from mcp_server.errors import Misconfigured
 MIB = 1024 * 1024
 # all-MiniLM-L6-v2, the local embedder, gives vectors of this size.
 LOCAL_EMBEDDING_DIM = 384
+# The MCP SDK's AES-256-GCM sealing wants at least this much secret material per key.
+MIN_STATE_KEY_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -48,6 +50,19 @@ class Settings(BaseSettings):
     embedding_dimensions: int | None = Field(default=None, ge=1, le=2000)
     embedding_timeout: float = Field(default=30.0, gt=0, le=600)
     embedding_threads: int = Field(default=0, ge=0, le=256)
+    # Reflect's model. Setting `llm_url` alone selects an OpenAI-compatible chat-completions
+    # endpoint; `llm_provider=anthropic` selects the Messages API. With neither, reflect asks the
+    # client's model (MCP sampling) when `reflect_sampling` allows it, else answers extractively.
+    llm_provider: Literal["openai", "anthropic"] | None = None
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout: float = Field(default=30.0, gt=0, le=600)
+    llm_max_tokens: int = Field(default=1024, ge=1, le=100_000)
+    reflect_sampling: Literal["auto", "off"] = "auto"
+    # Secrets (comma-separated, the first seals) that seal the state a 2026-07-28 client carries
+    # between the rounds of one call; every replica behind a load balancer needs the same ones.
+    request_state_keys: SecretStr | None = None
 
     @field_validator("log_level")
     @classmethod
@@ -66,6 +81,19 @@ class Settings(BaseSettings):
         if not url.startswith(("http://", "https://")) or "?" in url or "#" in url:
             raise ValueError("must be an http:// or https:// URL without query or fragment")
         return url
+
+    @property
+    def llm_kind(self) -> Literal["openai", "anthropic"] | None:
+        """The kind of model endpoint configured for reflect, if any."""
+        if self.llm_provider is not None:
+            return self.llm_provider
+        return "openai" if self.llm_url else None
+
+    @property
+    def state_keys(self) -> list[str]:
+        """The request-state sealing keys, first the one that seals; empty for a per-process key."""
+        raw = self.request_state_keys.get_secret_value() if self.request_state_keys else ""
+        return [key.strip() for key in raw.split(",") if key.strip()]
 
     @property
     def auth_configured(self) -> bool:
@@ -95,6 +123,12 @@ def load_settings(**overrides: Any) -> Settings:
     if settings.pool_min_size > settings.pool_max_size:
         raise Misconfigured("BULKHEAD_POOL_MIN_SIZE: must not exceed BULKHEAD_POOL_MAX_SIZE")
     _check_embedder(settings)
+    _check_llm(settings)
+    if any(len(key.encode()) < MIN_STATE_KEY_BYTES for key in settings.state_keys):
+        raise Misconfigured(
+            f"BULKHEAD_REQUEST_STATE_KEYS: each key must be at least {MIN_STATE_KEY_BYTES} characters of secret "
+            "randomness, such as the output of `python -c 'import secrets; print(secrets.token_hex(32))'`"
+        )
     return settings
 
 
@@ -110,3 +144,16 @@ def _check_embedder(settings: Settings) -> None:
         raise Misconfigured(
             f"BULKHEAD_EMBEDDING_DIMENSIONS: the local embedder gives {LOCAL_EMBEDDING_DIM} dimensions; unset it"
         )
+
+
+def _check_llm(settings: Settings) -> None:
+    """The model endpoint settings that only make sense together."""
+    kind = settings.llm_kind
+    if kind is None:
+        return
+    if kind == "openai" and not settings.llm_url:
+        raise Misconfigured("BULKHEAD_LLM_URL: required when BULKHEAD_LLM_PROVIDER is openai")
+    if settings.llm_url and not settings.llm_url.startswith(("http://", "https://")):
+        raise Misconfigured("BULKHEAD_LLM_URL: must start with http:// or https://")
+    if not settings.llm_model:
+        raise Misconfigured("BULKHEAD_LLM_MODEL: required when a model endpoint is configured")

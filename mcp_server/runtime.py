@@ -1,4 +1,5 @@
-"""What a running Bulkhead process holds: settings, tenants, the pool and stores, the embedder.
+"""What a running Bulkhead process holds: settings, tenants, the pool and stores, the embedder,
+the synthesiser.
 
 Opened by a transport runner (stdio or HTTP) or by a CLI command that needs the database, and
 closed when it ends. Knows nothing of MCP: the server, the CLI and the benches all start here.
@@ -15,6 +16,7 @@ from mcp_server.config import Settings
 from mcp_server.db.pool import create_pool
 from mcp_server.embedding import Embedder, build_embedder
 from mcp_server.errors import Misconfigured
+from mcp_server.llm import EndpointSynthesiser, build_synthesiser
 from mcp_server.store import Provisioner, StoreRegistry, TenantStore, register_vector_codec, stored_dimension
 from mcp_server.store.provisioning import DEFAULT_EMBEDDING_DIM
 from mcp_server.tenancy import Tenant, TenantDirectory
@@ -36,12 +38,14 @@ class DimensionMismatch(Misconfigured):
 
 @dataclass
 class Runtime:
-    """What every request may use. `embedder` is None when recall is lexical-only."""
+    """What every request may use. `embedder` is None when recall is lexical-only; `synthesiser`
+    is None when no model endpoint is configured for reflect."""
 
     settings: Settings
     directory: TenantDirectory
     stores: StoreRegistry
     embedder: Embedder | None = None
+    synthesiser: EndpointSynthesiser | None = None
     _matching: set[str] = field(default_factory=set)
 
     async def store_for(self, tenant: Tenant) -> TenantStore:
@@ -61,12 +65,14 @@ class Runtime:
 
 @asynccontextmanager
 async def open_runtime(settings: Settings, directory: TenantDirectory) -> AsyncIterator[Runtime]:
-    """Open the pool and bootstrap the database; close the pool and the embedder on the way out.
+    """Open the pool and bootstrap the database; close the pool, the embedder and the synthesiser
+    on the way out.
 
     The embedder is built but not loaded: the local model loads on the first retain or recall.
     """
     pool = await create_pool(settings, on_connect=register_vector_codec)
     embedder = build_embedder(settings)
+    synthesiser = build_synthesiser(settings)
     try:
         dimension = embedder.dimension if embedder is not None else None
         provisioner = Provisioner(pool, embedding_dim=dimension or DEFAULT_EMBEDDING_DIM)
@@ -76,8 +82,12 @@ async def open_runtime(settings: Settings, directory: TenantDirectory) -> AsyncI
             await pool.expire_connections()
         if embedder is None:
             logger.info("BULKHEAD_EMBEDDER is none: recall is lexical-only")
-        yield Runtime(settings, directory, StoreRegistry(pool, provisioner), embedder)
+        if synthesiser is not None:
+            logger.info("reflect answers with %s", synthesiser.name)
+        yield Runtime(settings, directory, StoreRegistry(pool, provisioner), embedder, synthesiser)
     finally:
+        if synthesiser is not None:
+            await synthesiser.aclose()
         if embedder is not None:
             await embedder.aclose()
         await pool.close()

@@ -5,17 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from mcp_server.llm.tokens import BYTES_PER_TOKEN, count_tokens
+
 T = TypeVar("T")
-
-# Tokens are estimated as one per four bytes of UTF-8, rounded up: close to what BPE tokenizers
-# give for English prose, and an over-estimate for most other scripts, so a budget is never
-# overrun by a model that counts exactly.
-BYTES_PER_TOKEN = 4
-
-
-def count_tokens(text: str) -> int:
-    """The estimated token count of `text`."""
-    return -(-len(text.encode("utf-8")) // BYTES_PER_TOKEN)
 
 
 def cut_to_budget(
@@ -39,3 +31,6 @@ def cut_to_budget(
         kept.append(item)
         used += cost
     return kept, truncated
+
+
+__all__ = ["BYTES_PER_TOKEN", "count_tokens", "cut_to_budget"]

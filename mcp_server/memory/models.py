@@ -40,9 +40,14 @@ class RecallResult(BaseModel):
 class ReflectResult(BaseModel):
     """An answer synthesised from memories, with the ids of those it used."""
 
-    answer: str
-    citations: list[str]
-    mode: Literal["sampling", "llm", "extractive"]
+    answer: str = Field(description="The answer; `[n]` cites the n-th id of `citations`.")
+    citations: list[str] = Field(description="Ids of the memories the answer cites, in citation order.")
+    mode: Literal["llm", "sampling", "extractive"] = Field(
+        description="Who answered: the configured model, the client's model, or extraction from the memories."
+    )
+    fallback: str | None = Field(
+        default=None, description="Why no model answered, when one was expected to (the answer is then extractive)."
+    )
 
 
 class ForgetResult(BaseModel):

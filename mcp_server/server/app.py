@@ -9,6 +9,7 @@ from mcp.server.auth.provider import TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import ServerMiddleware
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.request_state import RequestStateSecurity
 from mcp_types import CallToolResult, InputRequiredResult
 from mcp_types import Tool as MCPTool
 
@@ -61,7 +62,13 @@ def build_server(
     token_verifier: TokenVerifier | None = None,
     middleware: Sequence[ServerMiddleware[Any]] = (),
 ) -> BulkheadServer:
-    """The MCP server for `binding`'s tenants over the already-open `runtime`."""
+    """The MCP server for `binding`'s tenants over the already-open `runtime`.
+
+    The state a 2026-07-28 client carries between the rounds of one call (reflect's sampling)
+    is sealed with `BULKHEAD_REQUEST_STATE_KEYS` when set, so any replica can resume it; else
+    with a key of this process's own.
+    """
+    keys = runtime.settings.state_keys
     return BulkheadServer(
         runtime,
         binding,
@@ -69,4 +76,5 @@ def build_server(
         auth=auth,
         token_verifier=token_verifier,
         middleware=middleware,
+        request_state_security=RequestStateSecurity(keys=keys) if keys else None,
     )

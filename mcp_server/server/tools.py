@@ -11,9 +11,11 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.resolve import Resolve
+from mcp_types import CallToolResult, CreateMessageResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from mcp_server.memory import operations, reflection
@@ -31,6 +33,7 @@ from mcp_server.memory.arguments import (
 )
 from mcp_server.memory.models import ForgetResult, ListBanksResult, RecallResult, ReflectResult, RetainResult
 from mcp_server.server.calls import this_call
+from mcp_server.server.sampling import ask_client_model, gathered_evidence, synthesisers_for
 
 DEFAULT_BANK = "default"
 
@@ -147,13 +150,20 @@ async def reflect(
     query: Annotated[QueryText, Field(description="The question to answer.")],
     bank: Bank = DEFAULT_BANK,
     max_tokens: Annotated[MaxTokens, Field(description="Token budget for the answer.")] = 1024,
+    *,
+    gathered: Annotated[reflection.Gathered, Resolve(gathered_evidence)],
+    sampled: Annotated[CreateMessageResult | None, Resolve(ask_client_model)],
+    ctx: Context[Any, Any],
 ) -> Annotated[CallToolResult, ReflectResult]:
-    call = this_call()
-    result = await reflection.reflect(
-        call.store, query=query, bank=bank, max_tokens=max_tokens, embedder=call.runtime.embedder
-    )
-    sources = f"\n\nSources: {', '.join(result.citations)}" if result.citations else ""
-    return shaped(result, result.answer + sources)
+    runtime = this_call().runtime
+    synthesisers, fallback = synthesisers_for(runtime, ctx, sampled)
+    result = await reflection.answer(gathered, max_tokens=max_tokens, synthesisers=synthesisers, fallback=fallback)
+    lines = [result.answer]
+    if result.citations:
+        lines += ["", "Sources:", *(f"[{n}] {memory_id}" for n, memory_id in enumerate(result.citations, start=1))]
+    if result.fallback:
+        lines += ["", f"Answered by extraction: {result.fallback}."]
+    return shaped(result, "\n".join(lines))
 
 
 async def forget(
