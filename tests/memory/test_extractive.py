@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from support import call, in_process_client, unique
+from helpers import call, in_process_client, unique
 
 from mcp_server.llm import Evidence
 from mcp_server.llm.extractive import extract

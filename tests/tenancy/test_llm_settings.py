@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support import clear_bulkhead_env
+from helpers import clear_bulkhead_env
 
 from mcp_server.config import load_settings
 from mcp_server.errors import Misconfigured

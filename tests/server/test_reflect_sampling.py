@@ -11,7 +11,9 @@ from typing import Any
 
 import httpx2
 import pytest
-from http_support import http_server
+from helpers import call, server_env, stdio_params, unique
+from helpers.http import http_server
+from helpers.model_stub import KEY, evidence_in, model_stub, question_in, stub_answer
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.stdio import stdio_client as raw_stdio_client
@@ -25,8 +27,6 @@ from mcp_types import (
     InputRequiredResult,
     TextContent,
 )
-from model_stub import KEY, evidence_in, model_stub, question_in, stub_answer
-from support import call, server_env, stdio_params, unique
 
 from mcp_server.memory.reflection import SYSTEM
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import anyio
 import pytest
-from model_stub import KEY, StubModel, evidence_in, model_stub, question_in
-from support import call, in_process_client, unique
+from helpers import call, in_process_client, unique
+from helpers.model_stub import KEY, StubModel, evidence_in, model_stub, question_in
 
 from mcp_server.memory.reflection import SYSTEM
 
