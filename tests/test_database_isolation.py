@@ -18,10 +18,10 @@ from mcp_server.store import (
     TenantStore,
     UnknownBank,
     VectorRewrite,
+    browse,
     register_vector_codec,
     stored_dimension,
 )
-from mcp_server.store import browse
 from mcp_server.store.sessions import SessionRow, SessionStore
 from mcp_server.store.sql import SchemaNames
 from mcp_server.store.sql import sessions as session_sql
