@@ -4,7 +4,9 @@ filling tenants through a real MCP client."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import anyio
 import httpx2
@@ -13,6 +15,14 @@ from support import call
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
+T = TypeVar("T")
+
+
+def run_apart(work: Callable[[], Awaitable[T]]) -> T:
+    """Run async `work` to completion on a thread of its own: Playwright's sync API keeps an
+    event loop running on the test's thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, work).result()
 
 
 def dashboard(url: str) -> httpx2.Client:
@@ -42,7 +52,7 @@ def retain_all(url: str, key: str, bank: str, items: list[dict[str, Any]]) -> li
                 ids += (await call(client, "retain", bank=bank, **item))["memory_ids"]
         return ids
 
-    return anyio.run(run)
+    return run_apart(run)
 
 
 def recall_ids(url: str, key: str, bank: str, query: str) -> list[str]:
@@ -53,4 +63,4 @@ def recall_ids(url: str, key: str, bank: str, query: str) -> list[str]:
             found = await call(client, "recall", bank=bank, query=query, max_results=50)
         return [m["id"] for m in found["memories"]]
 
-    return anyio.run(run)
+    return run_apart(run)
