@@ -111,6 +111,7 @@ async def run(args: argparse.Namespace) -> None:
             if not any(b.name == BANK and b.memories == args.memories for b in banks):
                 say(f"filling {args.memories} memories")
                 await fill(store, args.memories)
+                say("walking half way down by both orders")
             halfway = args.memories // 2 // 50
             deep = (await page(store, page_query(BANK)))[-1]
             for _ in range(halfway - 1):  # walk half way down, page by page

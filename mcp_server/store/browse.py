@@ -16,13 +16,13 @@ PageOrder = Literal["retained", "occurred"]
 
 @dataclass(frozen=True, slots=True)
 class BankStats:
-    """A bank's totals, counted in SQL."""
+    """A bank's totals, counted in SQL. `bytes` (of text and context) is None where not counted."""
 
     name: str
     memories: int
     documents: int
     last_retained_at: datetime | None
-    bytes: int
+    bytes: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +60,7 @@ async def bank_stats(store: TenantStore) -> list[BankStats]:
 
 
 async def one_bank_stats(store: TenantStore, bank: str) -> BankStats:
-    """One bank's totals; `UnknownBank` if the tenant has no such bank."""
+    """One bank's counts (not its bytes, which cost a read of every row); `UnknownBank` if there is no such bank."""
     async with store.transaction() as conn:
         row = await conn.fetchrow(store.browse_sql.one_bank_stats, bank)
     if row is None:

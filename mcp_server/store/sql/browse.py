@@ -53,16 +53,20 @@ PAGE_BY_OCCURRED = (
 """
 )
 
-# Counted per bank by index where an index can count: only the bytes read every row.
-BANK_STATS = """
+# Counted per bank along indexes (the counts scan only the bank's index entries); the bytes read
+# every row of the bank, so only the banks page asks for them, not the pages of one bank.
+BANK_COUNTS = """
     SELECT b.name,
            (SELECT count(*) FROM {schema}.memories AS m WHERE m.bank_id = b.id) AS memories,
            (SELECT count(*) FROM {schema}.documents AS d WHERE d.bank_id = b.id) AS documents,
-           (SELECT max(m.retained_at) FROM {schema}.memories AS m WHERE m.bank_id = b.id) AS last_retained_at,
+           (SELECT max(m.retained_at) FROM {schema}.memories AS m WHERE m.bank_id = b.id) AS last_retained_at,"""
+BANK_BYTES = """
            (SELECT coalesce(sum(pg_catalog.octet_length(m.text) + coalesce(pg_catalog.octet_length(m.context), 0)), 0)
             FROM {schema}.memories AS m WHERE m.bank_id = b.id)::bigint AS bytes
-    FROM {schema}.banks AS b
-"""
+    FROM {schema}.banks AS b"""
+NO_BYTES = """
+           NULL::bigint AS bytes
+    FROM {schema}.banks AS b"""
 
 
 class BrowseSQL(StatementGroup):
@@ -70,8 +74,8 @@ class BrowseSQL(StatementGroup):
 
     page_by_retained = Template(PAGE_BY_RETAINED)
     page_by_occurred = Template(PAGE_BY_OCCURRED)
-    bank_stats = Template(BANK_STATS + " ORDER BY b.name")
-    one_bank_stats = Template(BANK_STATS + " WHERE b.name = $1")
+    bank_stats = Template(BANK_COUNTS + BANK_BYTES + " ORDER BY b.name")
+    one_bank_stats = Template(BANK_COUNTS + NO_BYTES + " WHERE b.name = $1")
     memory = Template(
         "SELECT " + COLUMNS + ", m.chunk_index FROM {schema}.memories AS m WHERE m.bank_id = $1 AND m.id = $2"
     )
