@@ -3,8 +3,9 @@
 Fills one bank with generated memories (bench/sentences.py) directly through the store, with
 tags and dates spread over two years and no vectors (the pages read none), then times each page
 handled whole by the dashboard's ASGI app in-process (routing, session, SQL, rendering; no
-network), one request at a time. The baseline, measured in the same run, is the smallest page
-the dashboard serves: the confirmation of forgetting one memory, one indexed row.
+network), one request at a time, in rounds of every page once. The baseline, measured in the
+same run, is the smallest page the dashboard serves: one memory's detail, one indexed row.
+Documents hold 1 to 5 memories (most hold one, as most retains are one fact).
 
     python bench/dashboard.py [--memories 100000] [--requests 50]
 
@@ -34,7 +35,7 @@ from sentences import memories
 
 BANK = "bench"
 SCHEMA = "bench_dashboard"
-CHUNKS_PER_DOCUMENT = 100
+DOCUMENT_SIZES = (1, 1, 1, 2, 5)
 TAGS = ["work", "family", "travel", "health", "money", "garden", "music", "rare"]
 START = datetime(2024, 1, 1, tzinfo=UTC)
 TARGET_MS = 100.0
@@ -57,22 +58,31 @@ def database_url() -> tuple[str, Any]:
 
 
 async def fill(store: Any, count: int) -> None:
-    """`count` memories in documents of 100, every memory with a tag or two and a date."""
-    from mcp_server.store import NewDocument
-
+    """`count` memories in documents of 1-5, each with a tag or two and a date, 8 retains in flight."""
     texts = [m.text for m in memories(count, seed=7)]
+    documents, first = [], 0
+    while first < count:
+        size = DOCUMENT_SIZES[len(documents) % len(DOCUMENT_SIZES)]
+        documents.append((first, min(first + size, count)))
+        first += size
     started = time.perf_counter()
-    for first in range(0, count, CHUNKS_PER_DOCUMENT):
-        index = first // CHUNKS_PER_DOCUMENT
-        tags = [TAGS[index % 7]] + (["rare"] if index % 97 == 0 else [])
-        when = START + timedelta(hours=7 * index)
-        document = NewDocument(f"doc-{index}", texts[first : first + CHUNKS_PER_DOCUMENT], None, tags, {}, when)
-        await store.retain(BANK, document)
-        if (first + CHUNKS_PER_DOCUMENT) % 20_000 == 0:
-            rate = (first + CHUNKS_PER_DOCUMENT) / (time.perf_counter() - started)
-            say(f"  {first + CHUNKS_PER_DOCUMENT} memories ({rate:.0f}/s)")
+    async with anyio.create_task_group() as group:
+        for lane in range(8):
+            group.start_soon(_fill_lane, store, texts, documents[lane::8], started)
     async with store.transaction() as conn:
         await conn.execute(f'ANALYZE "{SCHEMA}".memories')
+
+
+async def _fill_lane(store: Any, texts: list[str], documents: list[tuple[int, int]], started: float) -> None:
+    from mcp_server.store import NewDocument
+
+    for first, end in documents:
+        index = first
+        tags = [TAGS[index % 7]] + (["rare"] if index % 997 == 0 else [])
+        when = START + timedelta(minutes=7 * index)
+        await store.retain(BANK, NewDocument(f"doc-{index}", texts[first:end], None, tags, {}, when))
+        if end % 20_000 < end - first:
+            say(f"  ~{end} memories ({end / (time.perf_counter() - started):.0f}/s)")
 
 
 async def time_pages(client: httpx2.AsyncClient, pages: dict[str, str], requests: int) -> dict[str, list[float]]:
@@ -123,7 +133,7 @@ async def run(args: argparse.Namespace) -> None:
             middle = (START + timedelta(days=200)).date().isoformat()
             later = (START + timedelta(days=230)).date().isoformat()
             pages = {
-                "baseline: confirm one memory": f"/banks/{BANK}/forget?memory_id={deep.id}",
+                "baseline: memory detail": f"/banks/{BANK}/memories/{deep.id}",
                 "banks (totals in SQL)": "/",
                 "browser, first page": f"/banks/{BANK}/",
                 f"browser, page {halfway + 1:,} (by key)": f"/banks/{BANK}/?after_seq={after['after_seq']}",
@@ -137,7 +147,8 @@ async def run(args: argparse.Namespace) -> None:
                 "filter: a common tag": f"/banks/{BANK}/?tags=work",
                 "filter: 30 days": f"/banks/{BANK}/?since={middle}&until={later}",
                 "filter: word + tag + dates": f"/banks/{BANK}/?text=garden&tags=work&since=2024-01-01&until={later}",
-                "memory detail": f"/banks/{BANK}/memories/{deep.id}",
+                "confirm forgetting the bank": f"/banks/{BANK}/forget?everything=1",
+                "recall debugger, empty": f"/banks/{BANK}/recall",
             }
             app = build_dashboard(runtime, host="127.0.0.1")
             transport = httpx2.ASGITransport(app=app)
@@ -152,14 +163,15 @@ async def run(args: argparse.Namespace) -> None:
     print(f"$ python bench/{Path(__file__).name} {shlex.join(sys.argv[1:])}")
     print(f"{args.memories:,} memories in one bank; {args.requests} requests per page, one at a time, in-process")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} ({os.cpu_count()} cores)")
-    base = statistics.median(results["baseline: confirm one memory"])
-    worst = 0.0
+    base = statistics.median(results["baseline: memory detail"])
     for name, times in results.items():
         p50, p95 = statistics.median(times), statistics.quantiles(times, n=20)[-1]
-        worst = max(worst, p95)
         print(f"  {name:32} p50 {p50:7.2f} ms   p95 {p95:7.2f} ms   p50 / baseline {p50 / base:5.1f}x")
+    # The target is the memory browser's and its filters' (by either order, at any depth).
+    browsing = [name for name in results if name.startswith(("browser", "by occurred_at", "filter"))]
+    worst = max(statistics.quantiles(results[name], n=20)[-1] for name in browsing)
     verdict = "meets" if worst <= TARGET_MS else "MISSES"
-    print(f"slowest p95 {worst:.1f} ms: {verdict} the {TARGET_MS:g} ms target")
+    print(f"memory browser and filters: slowest p95 {worst:.1f} ms, {verdict} the {TARGET_MS:g} ms target")
 
 
 def main() -> None:

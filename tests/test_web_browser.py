@@ -170,6 +170,13 @@ def test_sign_in_browse_filter_debug_and_forget(browser: Browser, world: World, 
     expect(row.locator("td").nth(1)).to_have_text(str(len(A_MEMORIES)))
     assert world.b_bank not in page.content() and world.schemas[1] not in page.content()
     page.screenshot(path=shots / "banks.png")
+    # htmx loaded from the dashboard itself, configured from its meta tag: no eval, no script
+    # tags from responses, no history snapshots of pages, no inline indicator styles.
+    config = page.evaluate(
+        "() => [htmx.version, htmx.config.allowEval, htmx.config.allowScriptTags,"
+        " htmx.config.historyCacheSize, htmx.config.includeIndicatorStyles, htmx.config.selfRequestsOnly]"
+    )
+    assert config == ["2.0.11", False, False, 0, False, True]
 
     # The memory browser, newest first; hostile text shows as text.
     page.click(f"text={world.a_bank}")
@@ -183,6 +190,8 @@ def test_sign_in_browse_filter_debug_and_forget(browser: Browser, world: World, 
     page.fill("input[name=text]", "Porto")
     page.click("form.filters button")
     expect(page.locator("#memories tbody tr")).to_have_count(2)
+    # htmx swapped the list in place (a plain form submission would have changed the address).
+    expect(page).to_have_url(re.compile(rf"/ui/banks/{world.a_bank}/$"))
     page.fill("input[name=text]", "")
     page.fill("input[name=tags]", "home,flat")
     page.click("form.filters button")

@@ -4,6 +4,7 @@ and the session schema out of every tenant role's reach."""
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 
 import asyncpg
@@ -81,3 +82,26 @@ async def test_no_tenant_role_can_reach_the_session_schema(pool: asyncpg.Pool) -
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             async with TenantStore(pool, schema).transaction() as conn:
                 await conn.execute(statement)
+
+
+async def test_beyond_loopback_the_cookie_is_secure_and_host_prefixed(pg_url: str) -> None:
+    import httpx2
+
+    from mcp_server.config import load_settings
+    from mcp_server.runtime import open_runtime
+    from mcp_server.tenancy import TenantDirectory
+    from mcp_server.web.app import build_dashboard
+
+    key, schema = unique("key"), unique("web_secure")
+    settings = load_settings(_env_file=None, database_url=pg_url, tenant_key_map=f"{key}:{schema}", embedder="none")
+    async with open_runtime(settings, TenantDirectory.from_settings(settings)) as runtime:
+        app = build_dashboard(runtime, host="0.0.0.0", public_url="https://memory.example.com")
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="https://memory.example.com") as client:
+            reply = await client.post("/sign-in", data={"key": key}, headers={"Sec-Fetch-Site": "same-origin"})
+            cookie = reply.headers["set-cookie"]
+            assert re.fullmatch(
+                r"__Host-bulkhead_session=[A-Za-z0-9_-]{43}; HttpOnly; Path=/; SameSite=strict; Secure", cookie
+            ), cookie
+            # Served beyond loopback, any host name is answered (auth guards it there).
+            assert (await client.get("/", headers={"Host": "other.example"})).status_code == 200

@@ -58,6 +58,16 @@ async def bank_totals(store: TenantStore, name: str) -> BankStats:
         raise bank_not_found(name) from None
 
 
+async def known_bank(store: TenantStore, name: str) -> str:
+    """The bank's name if the tenant has it; the same `NotFound` whoever else may have one."""
+    name = path_bank(name)
+    try:
+        await browse.check_bank(store, name)
+    except UnknownBank:
+        raise bank_not_found(name) from None
+    return name
+
+
 def page_query(
     bank: str,
     *,
@@ -178,6 +188,6 @@ def exported(detail: MemoryDetail) -> dict[str, Any]:
 
 async def export(store: TenantStore, bank: str) -> AsyncIterator[dict[str, Any]]:
     """Every memory of the bank, in retained order, as JSON objects. The bank must exist."""
-    name = (await bank_totals(store, bank)).name
+    name = await known_bank(store, bank)
     async for detail in browse.export(store, name):
         yield exported(detail)

@@ -68,6 +68,12 @@ async def one_bank_stats(store: TenantStore, bank: str) -> BankStats:
     return BankStats(**dict(row))
 
 
+async def check_bank(store: TenantStore, bank: str) -> None:
+    """Raise `UnknownBank` unless the tenant has this bank (one indexed row)."""
+    async with store.transaction() as conn:
+        await store.bank_id(conn, bank)
+
+
 async def page(store: TenantStore, query: PageQuery) -> list[StoredMemory]:
     """One page of the bank's memories, newest first in the order asked for."""
     values: dict[str, Any] = {

@@ -130,7 +130,7 @@ class Dashboard:
     async def bank(self, request: Request) -> Response:
         viewer = await self.viewer(request)
         store = await self.store(viewer)
-        totals = await inspection.bank_totals(store, request.path_params["bank"])
+        bank = await inspection.known_bank(store, request.path_params["bank"])
         params = request.query_params
         filters = {
             "order": params.get("order") or "retained",
@@ -140,7 +140,7 @@ class Dashboard:
             "until": params.get("until"),
         }
         query = inspection.page_query(
-            totals.name,
+            bank,
             order=filters["order"] or "retained",
             text=filters["text"],
             tags=(filters["tags"] or "").split(","),
@@ -156,7 +156,7 @@ class Dashboard:
             request,
             template,
             viewer,
-            bank=totals,
+            bank=bank,
             memories=rows,
             filters=filters,
             more=more,
@@ -174,7 +174,7 @@ class Dashboard:
     async def recall(self, request: Request) -> Response:
         viewer = await self.viewer(request)
         store = await self.store(viewer)
-        totals = await inspection.bank_totals(store, request.path_params["bank"])
+        bank = await inspection.known_bank(store, request.path_params["bank"])
         query = request.query_params.get("query") or ""
         max_results = _count(request, "max_results") or 10
         found = None
@@ -182,10 +182,10 @@ class Dashboard:
             if not 1 <= max_results <= MAX_RESULTS:
                 raise InvalidInput(f"max_results must be between 1 and {MAX_RESULTS}.")
             found = await recall_ranked(
-                store, query=query, bank=totals.name, max_results=max_results, embedder=self.runtime.embedder
+                store, query=query, bank=bank, max_results=max_results, embedder=self.runtime.embedder
             )
         template = "_results.html" if "hx-request" in request.headers else "recall.html"
-        return self.render(request, template, viewer, bank=totals, query=query, max_results=max_results, found=found)
+        return self.render(request, template, viewer, bank=bank, query=query, max_results=max_results, found=found)
 
     async def forget_page(self, request: Request) -> Response:
         """The confirmation: names exactly what the button will delete. Changes nothing."""
@@ -230,13 +230,13 @@ class Dashboard:
     async def export(self, request: Request) -> Response:
         viewer = await self.viewer(request)
         store = await self.store(viewer)
-        totals = await inspection.bank_totals(store, request.path_params["bank"])
+        bank = await inspection.known_bank(store, request.path_params["bank"])
 
         async def lines() -> AsyncIterator[bytes]:
-            async for item in inspection.export(store, totals.name):
+            async for item in inspection.export(store, bank):
                 yield (json.dumps(item, ensure_ascii=False) + "\n").encode()
 
-        disposition = f'attachment; filename="{totals.name}.jsonl"'
+        disposition = f'attachment; filename="{bank}.jsonl"'
         return StreamingResponse(
             lines(), media_type="application/x-ndjson", headers={"Content-Disposition": disposition}
         )
