@@ -1,4 +1,4 @@
-"""The `bulkhead` command: serve, migrate, keys hash, smoke."""
+"""The `bulkhead` command: serve, ui, migrate, reembed, keys hash, smoke."""
 
 from __future__ import annotations
 
@@ -103,6 +103,23 @@ def serve_http(settings: Settings, directory: TenantDirectory, *, host: str, por
         raise Misconfigured(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     with sock:
         anyio.run(lambda: http.serve_http(settings, directory, sock, host=host))
+
+
+def ui(args: argparse.Namespace) -> None:
+    """Serve the dashboard alone on loopback, auth off, for the default schema."""
+    from mcp_server.web.serve import listen, serve_dashboard
+
+    settings, directory = _load()
+    configure_logging(settings.log_level)
+    port = settings.port if args.port is None else args.port
+    if not 0 <= port <= 65535:
+        raise InvalidInput(f"--port {port} is not a TCP port (0-65535)")
+    try:
+        sock = listen(port)
+    except OSError as exc:
+        raise Misconfigured(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+    with sock:
+        anyio.run(lambda: serve_dashboard(settings, directory, sock))
 
 
 def migrate(args: argparse.Namespace) -> None:
@@ -216,6 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--host", help="HTTP address to listen on (default: BULKHEAD_HOST, 127.0.0.1)")
     serve_parser.add_argument("--port", type=int, help="HTTP port; 0 picks a free one (default: BULKHEAD_PORT, 8000)")
     serve_parser.set_defaults(handler=serve)
+
+    ui_parser = commands.add_parser(
+        "ui",
+        help="the dashboard alone on 127.0.0.1, auth off, for the default schema",
+        description="Serves the dashboard at http://127.0.0.1:PORT/ui/ for one person on this machine: "
+        "no sign-in, the default schema (BULKHEAD_DEFAULT_SCHEMA), no MCP routes.",
+    )
+    ui_parser.add_argument("--port", type=int, help="port; 0 picks a free one (default: BULKHEAD_PORT, 8000)")
+    ui_parser.set_defaults(handler=ui)
 
     migrate_parser = commands.add_parser("migrate", help="apply database migrations now")
     which = migrate_parser.add_mutually_exclusive_group(required=True)

@@ -22,6 +22,8 @@ MAX_IDENTIFIER_BYTES = 63
 ROLE_PREFIX = "bulkhead_t_"
 HASHED_ROLE_PREFIX = "bulkhead_th_"
 HASHED_KEY = re.compile(r"sha256:([0-9a-fA-F]{64})")
+# Schemas of Bulkhead's own: the shared vector extension, and the dashboard's sessions.
+RESERVED_SCHEMAS = frozenset({"bulkhead_ext", "bulkhead_web"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,8 @@ def validate_schema_name(name: str) -> str:
         )
     if name.startswith("pg_") or name == "information_schema":
         raise InvalidInput(f"schema name {name!r} is reserved by PostgreSQL")
+    if name in RESERVED_SCHEMAS:
+        raise InvalidInput(f"schema name {name!r} is reserved by Bulkhead")
     return name
 
 
@@ -62,6 +66,14 @@ def tenant_role_name(schema: str) -> str:
 def digest_key(key: str) -> bytes:
     """The SHA-256 digest under which a key is held."""
     return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+def key_binding(digest: bytes, nonce: bytes) -> bytes:
+    """A value tying something (a dashboard session, by its random `nonce`) to one key's digest.
+
+    Without the nonce it says nothing about the key, so it may be stored where a key may not.
+    """
+    return hmac.new(digest, b"bulkhead-key-binding:" + nonce, hashlib.sha256).digest()
 
 
 def hashed_form(key: str) -> str:
@@ -158,6 +170,14 @@ class KeyMap:
                 found = tenant
         return found
 
+    def resolve_binding(self, binding: bytes, nonce: bytes) -> Tenant | None:
+        """The tenant of the key that `binding` was made from with `nonce`, if that key is still mapped."""
+        found: Tenant | None = None
+        for digest, tenant in self._entries:
+            if hmac.compare_digest(key_binding(digest, nonce), binding):
+                found = tenant
+        return found
+
 
 @dataclass(frozen=True)
 class TenantDirectory:
@@ -189,6 +209,10 @@ class TenantDirectory:
     def schemas(self) -> list[str]:
         """The default schema and every tenant schema, each once: what `migrate --all` provisions."""
         return list(dict.fromkeys([self.default.schema, *self.keys.schemas]))
+
+    def without_auth(self) -> TenantDirectory:
+        """This directory with auth off: every caller gets the default tenant."""
+        return TenantDirectory(auth_enabled=False, default=self.default, keys=KeyMap(()))
 
     def resolve(self, key: str | None) -> Tenant | None:
         """The tenant for a request carrying `key`; with auth off, always the default tenant."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from mcp_server.memory.ranking import (
     CANDIDATES_PER_LEG,
     COMMON_WORD_ROWS,
     NEIGHBOUR_WINDOW,
+    Ranked,
     fuse,
     lexical_query,
     pruning_words,
@@ -90,7 +91,16 @@ async def retain(
     return RetainResult(bank=bank, document_id=document.document_id, memory_ids=[str(i) for i in ids])
 
 
-async def recall(
+@dataclass(frozen=True, slots=True)
+class RankedRecall:
+    """A recall before it is shaped for a caller: the kept memories with their signals."""
+
+    bank: str
+    ranked: list[Ranked]
+    truncated: bool
+
+
+async def recall_ranked(
     store: TenantStore,
     *,
     query: str,
@@ -101,8 +111,9 @@ async def recall(
     since: str | None = None,
     until: str | None = None,
     embedder: Embedder | None = None,
-) -> RecallResult:
-    """The memories that best match `query` by words and by meaning, cut to `max_results` and `max_tokens`."""
+) -> RankedRecall:
+    """Recall's ranking, with each kept memory's signals: what `recall` returns, and what the
+    dashboard's recall debugger shows."""
     text = check.query(query)
     request = SearchRequest(
         bank=check.bank(bank),
@@ -129,8 +140,37 @@ async def recall(
     kept, truncated = cut_to_budget(
         ranked, max_results=max_results, max_tokens=max_tokens, size=lambda r: count_tokens(r.candidate.memory.text)
     )
+    return RankedRecall(bank=request.bank, ranked=list(kept), truncated=truncated)
+
+
+async def recall(
+    store: TenantStore,
+    *,
+    query: str,
+    bank: str,
+    max_results: int = 10,
+    max_tokens: int = 2048,
+    tags: Sequence[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    embedder: Embedder | None = None,
+) -> RecallResult:
+    """The memories that best match `query` by words and by meaning, cut to `max_results` and `max_tokens`."""
+    found = await recall_ranked(
+        store,
+        query=query,
+        bank=bank,
+        max_results=max_results,
+        max_tokens=max_tokens,
+        tags=tags,
+        since=since,
+        until=until,
+        embedder=embedder,
+    )
     return RecallResult(
-        bank=request.bank, memories=[_recalled(r.candidate.memory, r.score) for r in kept], truncated=truncated
+        bank=found.bank,
+        memories=[_recalled(r.candidate.memory, r.score) for r in found.ranked],
+        truncated=found.truncated,
     )
 
 

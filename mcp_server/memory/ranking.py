@@ -113,11 +113,31 @@ def pruning_words(text: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Signals:
+    """What a fused score is made of, for showing why a memory ranked where it did.
+
+    `lexical`, `cosine` and `context_cosine` are the raw values ranked; `fused` the sum of their
+    reciprocal ranks (weighted); the rest are what was added to it. `score` adds them up in the
+    order fusion does, so it equals the score exactly.
+    """
+
+    lexical: float | None
+    cosine: float | None
+    context_cosine: float | None
+    fused: float
+    neighbour: float
+    date_bonus: float
+    speaker_bonus: float
+    recency: float
+
+
+@dataclass(frozen=True, slots=True)
 class Ranked:
-    """A candidate with its fused score."""
+    """A candidate with its fused score and the signals behind it."""
 
     candidate: Candidate
     score: float
+    signals: Signals
 
 
 def _ranks(values: dict[int, float]) -> dict[int, float]:
@@ -185,14 +205,29 @@ def fuse(candidates: Sequence[Candidate], query: str = "", hints: Sequence[TimeH
         if not found_by_words and (candidate.cosine is None or candidate.cosine < MIN_COSINE):
             continue
         neighbours = [base.get(n, 0.0) for n in (candidate.prev_seq, candidate.next_seq) if n is not None]
-        score = base[seq] + NEIGHBOUR_SHARE * max(neighbours, default=0.0)
+        neighbour = NEIGHBOUR_SHARE * max(neighbours, default=0.0)
+        score = base[seq] + neighbour
         when = _when(candidate)
+        date_bonus = speaker_bonus = recency = 0.0
         if any(hint.matches(when, TIME_HINT_SLACK) for hint in hints):
-            score += TIME_HINT_BONUS
+            date_bonus = TIME_HINT_BONUS
+            score += date_bonus
         if speaker_words(candidate.memory.text) & query_words:
-            score += SPEAKER_BONUS
+            speaker_bonus = SPEAKER_BONUS
+            score += speaker_bonus
         if newest is not None:
-            score += RECENCY_WEIGHT * 0.5 ** ((newest - when) / RECENCY_HALF_LIFE)
-        ranked.append(Ranked(candidate, score))
+            recency = RECENCY_WEIGHT * 0.5 ** ((newest - when) / RECENCY_HALF_LIFE)
+            score += recency
+        signals = Signals(
+            lexical=candidate.lexical,
+            cosine=candidate.cosine,
+            context_cosine=context_cosine(candidate),
+            fused=base[seq],
+            neighbour=neighbour,
+            date_bonus=date_bonus,
+            speaker_bonus=speaker_bonus,
+            recency=recency,
+        )
+        ranked.append(Ranked(candidate, score, signals))
     ranked.sort(key=lambda r: (-r.score, -r.candidate.memory.seq))
     return ranked

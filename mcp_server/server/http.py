@@ -1,4 +1,5 @@
-"""The HTTP transports in one process: streamable HTTP at /mcp, SSE at /sse (+ /messages/), /healthz.
+"""The HTTP transports in one process: streamable HTTP at /mcp, SSE at /sse (+ /messages/), /healthz,
+and the dashboard at /ui/.
 
 Both transports come from the MCP SDK, with its bearer-auth middleware in front when auth is on;
 this module composes them into one Starlette app that shares one runtime (one pool), and runs it
@@ -18,7 +19,7 @@ from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from mcp_server.config import MIB, Settings
 from mcp_server.runtime import Runtime, open_runtime
@@ -27,6 +28,7 @@ from mcp_server.server.auth import KeyVerifier, auth_settings
 from mcp_server.server.binding import BearerTenant
 from mcp_server.server.lifecycle import STREAMS_CLOSE_TIMEOUT, GracefulServer, InFlightCalls
 from mcp_server.tenancy import TenantDirectory
+from mcp_server.web.app import MOUNT_PATH, build_dashboard
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +89,8 @@ def build_http_app(runtime: Runtime, *, host: str, port: int, in_flight: InFligh
     # The SSE app repeats the protected-resource metadata route; keep one of each path.
     routes += [route for route in sse.routes if getattr(route, "path", None) not in taken]
     routes.append(Route(HEALTH_PATH, healthz, methods=["GET"]))
+    # The dashboard reads its session cookie only; the MCP routes read bearer keys only.
+    routes.append(Mount(MOUNT_PATH, app=build_dashboard(runtime, host=host, public_url=settings.public_url)))
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

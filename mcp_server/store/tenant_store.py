@@ -17,6 +17,7 @@ from mcp_server.errors import NotFound
 from mcp_server.store import search as searching
 from mcp_server.store.search import Candidate, CommonWords, SearchRequest
 from mcp_server.store.sql import EXTENSION_SCHEMA, SchemaNames
+from mcp_server.store.sql.browse import BrowseSQL
 from mcp_server.store.sql.memories import MemorySQL
 from mcp_server.store.sql.roles import RoleSQL
 from mcp_server.store.sql.search import SearchSQL
@@ -72,6 +73,7 @@ class TenantStore:
         self.set_role = RoleSQL(names).set_role
         self.memory_sql = MemorySQL(names)
         self.search_sql = SearchSQL(names)
+        self.browse_sql = BrowseSQL(names)
         self._common_words = CommonWords(schema, self.search_sql)
 
     @property
@@ -92,7 +94,8 @@ class TenantStore:
                 await conn.execute(self.set_role)
                 yield conn
 
-    async def _bank_id(self, conn: Connection, bank: str) -> int:
+    async def bank_id(self, conn: Connection, bank: str) -> int:
+        """The id of the bank in this schema; `UnknownBank` if there is none."""
         bank_id = await conn.fetchval(self.memory_sql.bank_id, bank)
         if bank_id is None:
             raise UnknownBank(bank)
@@ -110,7 +113,7 @@ class TenantStore:
             if bank_id is None:
                 # A concurrent retain created the bank: our insert waited for it to commit and did
                 # nothing, and this statement's snapshot predates that commit. A new one sees it.
-                bank_id = await self._bank_id(conn, bank)
+                bank_id = await self.bank_id(conn, bank)
             # The upsert locks the document row, so concurrent re-retains of one id serialise.
             await conn.execute(sql.upsert_document, bank_id, document.document_id)
             await conn.execute(sql.delete_document_memories, bank_id, document.document_id)
@@ -133,7 +136,7 @@ class TenantStore:
     async def search(self, request: SearchRequest) -> list[Candidate]:
         """Recall's candidates for `request`: the best by full-text rank and by vector, plus neighbours."""
         async with self.transaction() as conn:
-            bank_id = await self._bank_id(conn, request.bank)
+            bank_id = await self.bank_id(conn, request.bank)
             if request.ranked_query is None and request.vector is None:
                 return []
             hybrid = request.vector is not None and self.has_vectors
@@ -143,7 +146,7 @@ class TenantStore:
         """Delete these memories of the bank (ids elsewhere are ignored); returns how many went."""
         sql = self.memory_sql
         async with self.transaction() as conn:
-            bank_id = await self._bank_id(conn, bank)
+            bank_id = await self.bank_id(conn, bank)
             rows = await conn.fetch(sql.delete_memories, bank_id, list(memory_ids))
             documents = sorted({row["document_id"] for row in rows})
             if documents:
@@ -154,7 +157,7 @@ class TenantStore:
         """Delete a document and all its memories; returns how many memories went."""
         sql = self.memory_sql
         async with self.transaction() as conn:
-            bank_id = await self._bank_id(conn, bank)
+            bank_id = await self.bank_id(conn, bank)
             status = await conn.execute(sql.delete_document_memories, bank_id, document_id)
             await conn.execute(sql.delete_document, bank_id, document_id)
         return int(status.rsplit(" ", 1)[-1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -18,10 +19,13 @@ from mcp_server.store import (
     TenantStore,
     UnknownBank,
     VectorRewrite,
+    browse,
     register_vector_codec,
     stored_dimension,
 )
+from mcp_server.store.sessions import SessionRow, SessionStore
 from mcp_server.store.sql import SchemaNames
+from mcp_server.store.sql import sessions as session_sql
 from mcp_server.store.sql.groups import render_all
 from mcp_server.store.sql.memories import MemorySQL
 from mcp_server.store.sql.migrations import MigrationSQL
@@ -188,6 +192,30 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
         assert await store.forget_document("notes", "d2") == 1
         [summary] = await store.list_banks()
         assert (summary.name, summary.memories, summary.documents) == ("notes", 0, 0)
+        # The dashboard's reads, a whole-bank forget, and its sessions (in Bulkhead's own schema).
+        kept = await store.retain("shelf", document("d4", "Shelf one.", "Shelf two.", tags=("s",), when=may))
+        [shelf] = [b for b in await browse.bank_stats(store) if b.name == "shelf"]
+        assert (shelf.memories, shelf.documents) == (2, 1)
+        assert shelf.bytes == len("Shelf one.Shelf two.") + 2 * len("ctx")
+        assert await browse.one_bank_stats(store, "shelf") == replace(shelf, bytes=None)
+        newest = await browse.page(store, browse.PageQuery(bank="shelf", text="shelf", tags=("s",), since=march))
+        assert [m.id for m in newest] == kept[::-1]
+        after = newest[0]
+        by_time = browse.PageQuery(
+            bank="shelf", order="occurred", after_seq=after.seq, after_when=after.occurred_at, until=may
+        )
+        assert [m.id for m in await browse.page(store, by_time)] == [kept[0]]
+        assert (await browse.memory(store, "shelf", kept[0])).chunk_index == 0
+        assert [m.id for m in await browse.memories(store, "shelf", kept)] == kept[::-1]
+        assert await browse.document_size(store, "shelf", "d4") == 2
+        assert [d.memory.id async for d in browse.export(store, "shelf", batch=1)] == kept
+        assert await browse.drop_bank(store, "shelf") == 2
+        sessions = SessionStore(pool)
+        row = SessionRow(schema=schema, key_binding=b"k" * 32, csrf_secret=b"c" * 32)
+        await sessions.create(b"s" * 32, row, idle=timedelta(minutes=1), lifetime=timedelta(hours=1))
+        assert await sessions.touch(b"s" * 32, idle=timedelta(minutes=1)) == row
+        await sessions.delete(b"s" * 32)
+        assert await sessions.touch(b"s" * 32, idle=timedelta(minutes=1)) is None
         async with store.transaction() as conn:
             assert await conn.fetchval(f'SELECT count(*) FROM "{schema}".documents') == 0
         # Vectors: retain with embeddings, hybrid search picking by rarer words, then a reembed.
@@ -221,7 +249,10 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
         compiled = {
             "SearchSQL.search_hybrid": store.search_sql.hybrid.text,
             "SearchSQL.search_lexical": store.search_sql.lexical.text,
+            "BrowseSQL.page_by_retained": store.browse_sql.by_retained.text,
+            "BrowseSQL.page_by_occurred": store.browse_sql.by_occurred.text,
         }
+        rendered |= {f"sessions.{name}": text for name, text in session_sql.STATEMENTS.items()}
         missing = [name for name, text in rendered.items() if compiled.get(name, text) not in succeeded]
         assert missing == [], f"statements never run (add them to this test): {missing}"
         # Every migration file was applied under the same search path.

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from mcp_server.store.sql import SchemaNames, StatementGroup
+from mcp_server.store.sql.browse import BrowseSQL
 from mcp_server.store.sql.memories import MemorySQL
 from mcp_server.store.sql.migrations import MigrationSQL
 from mcp_server.store.sql.roles import RoleSQL
 from mcp_server.store.sql.search import SearchSQL
 from mcp_server.store.sql.vectors import VectorSQL
 
-SCHEMA_GROUPS: tuple[type[StatementGroup], ...] = (RoleSQL, MigrationSQL, MemorySQL, SearchSQL, VectorSQL)
+SCHEMA_GROUPS: tuple[type[StatementGroup], ...] = (RoleSQL, MigrationSQL, MemorySQL, SearchSQL, VectorSQL, BrowseSQL)
 
 
 def render_all(names: SchemaNames) -> dict[str, str]:
