@@ -45,13 +45,13 @@ class MemorySQL(StatementGroup):
           )
     """)
     delete_document = Template("DELETE FROM {schema}.documents WHERE bank_id = $1 AND id = $2 RETURNING id")
+    # One row of kept counts per bank (schema/0005_bank_counts.sql): no memory is read.
     list_banks = Template("""
         SELECT b.name,
-               count(m.id) AS memories,
-               count(DISTINCT m.document_id) AS documents,
-               max(m.retained_at) AS last_retained_at
+               coalesce(c.memories, 0) AS memories,
+               coalesce(c.documents, 0) AS documents,
+               c.last_retained_at
         FROM {schema}.banks AS b
-        LEFT JOIN {schema}.memories AS m ON m.bank_id = b.id
-        GROUP BY b.id, b.name
+        LEFT JOIN {schema}.bank_counts AS c ON c.bank_id = b.id
         ORDER BY b.name
     """)
