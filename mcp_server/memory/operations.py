@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Coroutine, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from mcp_server.embedding import Embedder
 from mcp_server.errors import InvalidInput, NotFound
@@ -31,6 +31,8 @@ from mcp_server.memory.ranking import (
 )
 from mcp_server.memory.time_hints import time_hints
 from mcp_server.store import NewDocument, SearchRequest, StoredMemory, TenantStore, UnknownBank
+
+T = TypeVar("T")
 
 
 def bank_not_found(bank: str) -> NotFound:
@@ -90,6 +92,44 @@ async def retain(
     return RetainResult(bank=bank, document_id=document.document_id, memory_ids=[str(i) for i in ids])
 
 
+def _started(work: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
+    """`work` running on its own, its failure kept for whoever awaits it.
+
+    Never cancelled when the caller gives up on it (an unknown bank): the local embedder batches
+    concurrent calls into one run, and cancelling this one would fail the others.
+    """
+    future = asyncio.ensure_future(work)
+    future.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return future
+
+
+def search_request(
+    text: str,
+    *,
+    bank: str,
+    max_results: int = 10,
+    tags: Sequence[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> SearchRequest:
+    """What recall asks of the store for the query `text` (already checked), its vector left unset."""
+    request = SearchRequest(
+        bank=check.bank(bank),
+        ranked_query=lexical_query(text),
+        tags=check.tags(tags),
+        since=check.timestamp(since, "since"),
+        until=check.timestamp(until, "until"),
+        # Enough candidates that every result asked for can come from either leg.
+        per_leg=max(CANDIDATES_PER_LEG, check.max_results(max_results)),
+        neighbour_window=NEIGHBOUR_WINDOW,
+        words=pruning_words(text),
+        common_word_rows=COMMON_WORD_ROWS,
+    )
+    if request.since and request.until and request.since > request.until:
+        raise InvalidInput("since is later than until; swap them or widen the window.")
+    return request
+
+
 async def recall(
     store: TenantStore,
     *,
@@ -104,25 +144,17 @@ async def recall(
 ) -> RecallResult:
     """The memories that best match `query` by words and by meaning, cut to `max_results` and `max_tokens`."""
     text = check.query(query)
-    request = SearchRequest(
-        bank=check.bank(bank),
-        ranked_query=lexical_query(text),
-        tags=check.tags(tags),
-        since=check.timestamp(since, "since"),
-        until=check.timestamp(until, "until"),
-        # Enough candidates that every result asked for can come from either leg.
-        per_leg=max(CANDIDATES_PER_LEG, check.max_results(max_results)),
-        neighbour_window=NEIGHBOUR_WINDOW,
-        words=pruning_words(text),
-        common_word_rows=COMMON_WORD_ROWS,
-    )
+    request = search_request(text, bank=bank, max_results=max_results, tags=tags, since=since, until=until)
     check.max_tokens(max_tokens)
-    if request.since and request.until and request.since > request.until:
-        raise InvalidInput("since is later than until; swap them or widen the window.")
-    if embedder is not None and store.has_vectors:
-        request = replace(request, vector=await embedder.embed_query(text, namespace=store.schema))
+    # The query is embedded while the store opens its transaction and finds the bank: the search
+    # statement is the first thing that needs the vector.
+    vector = (
+        _started(embedder.embed_query(text, namespace=store.schema))
+        if embedder is not None and store.has_vectors
+        else None
+    )
     try:
-        candidates = await store.search(request)
+        candidates = await store.search(request, vector=vector)
     except UnknownBank:
         raise bank_not_found(request.bank) from None
     ranked = fuse(candidates, text, time_hints(text))

@@ -139,19 +139,40 @@ def _ranks(values: dict[int, float]) -> dict[int, float]:
     return ranks
 
 
-def context_cosine(candidate: Candidate) -> float | None:
+def context_cosine(candidate: Candidate, previous: float = CONTEXT_PREVIOUS) -> float | None:
     """Similarity of the query to the memory and the one before it, as if embedded together.
 
-    Approximated from the two vectors: the normalised sum of v and g*p has cosine
-    (q.v + g q.p) / |v + g p| with the query, and |v + g p|^2 = 1 + g^2 + 2g v.p.
+    Approximated from the two vectors: the normalised sum of v and g*p (g = `previous`) has
+    cosine (q.v + g q.p) / |v + g p| with the query, and |v + g p|^2 = 1 + g^2 + 2g v.p.
     """
     if candidate.cosine is None:
         return None
     if candidate.prev_cosine is None or candidate.prev_similarity is None:
         return candidate.cosine
-    g = CONTEXT_PREVIOUS
+    g = previous
     norm = math.sqrt(max(1 + g * g + 2 * g * candidate.prev_similarity, 1e-6))
     return (candidate.cosine + g * candidate.prev_cosine) / norm
+
+
+@dataclass(frozen=True, slots=True)
+class Fusion:
+    """The constants `fuse` ranks by; the defaults are the module's, so a benchmark can try others."""
+
+    rrf_k: float = RRF_K
+    lexical_weight: float = LEXICAL_WEIGHT
+    semantic_weight: float = SEMANTIC_WEIGHT
+    context_weight: float = CONTEXT_WEIGHT
+    context_previous: float = CONTEXT_PREVIOUS
+    neighbour_share: float = NEIGHBOUR_SHARE
+    min_cosine: float = MIN_COSINE
+    time_hint_bonus: float = TIME_HINT_BONUS
+    time_hint_slack: timedelta = TIME_HINT_SLACK
+    speaker_bonus: float = SPEAKER_BONUS
+    recency_weight: float = RECENCY_WEIGHT
+    recency_half_life: timedelta = RECENCY_HALF_LIFE
+
+
+FUSION = Fusion()
 
 
 def speaker_words(text: str) -> set[str]:
@@ -165,34 +186,40 @@ def _when(candidate: Candidate) -> datetime:
     return memory.occurred_at or memory.retained_at
 
 
-def fuse(candidates: Sequence[Candidate], query: str = "", hints: Sequence[TimeHint] = ()) -> list[Ranked]:
+def fuse(
+    candidates: Sequence[Candidate], query: str = "", hints: Sequence[TimeHint] = (), fusion: Fusion = FUSION
+) -> list[Ranked]:
     """Rank candidates best first by the fused score; drop those that match too weakly."""
+    f = fusion
     query_words = {w.lower() for w in WORD.findall(query)}
     by_seq = {c.memory.seq: c for c in candidates}
     lists = (
-        (LEXICAL_WEIGHT, {s: c.lexical for s, c in by_seq.items() if c.lexical is not None and c.lexical > 0}),
-        (SEMANTIC_WEIGHT, {s: c.cosine for s, c in by_seq.items() if c.cosine is not None}),
-        (CONTEXT_WEIGHT, {s: x for s, c in by_seq.items() if (x := context_cosine(c)) is not None}),
+        (f.lexical_weight, {s: c.lexical for s, c in by_seq.items() if c.lexical is not None and c.lexical > 0}),
+        (f.semantic_weight, {s: c.cosine for s, c in by_seq.items() if c.cosine is not None}),
+        (
+            f.context_weight,
+            {s: x for s, c in by_seq.items() if (x := context_cosine(c, f.context_previous)) is not None},
+        ),
     )
     base = dict.fromkeys(by_seq, 0.0)
     for weight, values in lists:
         for seq, rank in _ranks(values).items():
-            base[seq] += weight / (RRF_K + rank)
+            base[seq] += weight / (f.rrf_k + rank)
     newest = max((_when(c) for c in candidates), default=None)
     ranked: list[Ranked] = []
     for seq, candidate in by_seq.items():
         found_by_words = candidate.lexical is not None and candidate.lexical > 0
-        if not found_by_words and (candidate.cosine is None or candidate.cosine < MIN_COSINE):
+        if not found_by_words and (candidate.cosine is None or candidate.cosine < f.min_cosine):
             continue
         neighbours = [base.get(n, 0.0) for n in (candidate.prev_seq, candidate.next_seq) if n is not None]
-        score = base[seq] + NEIGHBOUR_SHARE * max(neighbours, default=0.0)
+        score = base[seq] + f.neighbour_share * max(neighbours, default=0.0)
         when = _when(candidate)
-        if any(hint.matches(when, TIME_HINT_SLACK) for hint in hints):
-            score += TIME_HINT_BONUS
+        if any(hint.matches(when, f.time_hint_slack) for hint in hints):
+            score += f.time_hint_bonus
         if speaker_words(candidate.memory.text) & query_words:
-            score += SPEAKER_BONUS
+            score += f.speaker_bonus
         if newest is not None:
-            score += RECENCY_WEIGHT * 0.5 ** ((newest - when) / RECENCY_HALF_LIFE)
+            score += f.recency_weight * 0.5 ** ((newest - when) / f.recency_half_life)
         ranked.append(Ranked(candidate, score))
     ranked.sort(key=lambda r: (-r.score, -r.candidate.memory.seq))
     return ranked
