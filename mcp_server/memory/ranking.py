@@ -16,6 +16,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import groupby
+from operator import itemgetter
 
 from mcp_server.memory.time_hints import TimeHint
 from mcp_server.store import Candidate
@@ -126,16 +128,14 @@ def _ranks(values: dict[int, float]) -> dict[int, float]:
     Full-text ranks of short memories tie often; sharing the rank gives tied memories equal
     credit instead of an arbitrary order (+0.02 @10 over breaking ties by age either way).
     """
-    order = sorted(values, key=lambda seq: -values[seq])
     ranks: dict[int, float] = {}
-    start = 0
-    while start < len(order):
-        end = start
-        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
-            end += 1
-        for seq in order[start : end + 1]:
-            ranks[seq] = (start + end) / 2 + 1
-        start = end + 1
+    place = 0
+    for _, tied in groupby(sorted(values.items(), key=lambda item: -item[1]), key=itemgetter(1)):
+        seqs = [seq for seq, _ in tied]
+        shared = place + (len(seqs) + 1) / 2
+        for seq in seqs:
+            ranks[seq] = shared
+        place += len(seqs)
     return ranks
 
 
@@ -203,20 +203,25 @@ def fuse(
     )
     base = dict.fromkeys(by_seq, 0.0)
     for weight, values in lists:
-        for seq, rank in _ranks(values).items():
-            base[seq] += weight / (f.rrf_k + rank)
+        if weight:
+            for seq, rank in _ranks(values).items():
+                base[seq] += weight / (f.rrf_k + rank)
     newest = max((_when(c) for c in candidates), default=None)
     ranked: list[Ranked] = []
     for seq, candidate in by_seq.items():
         found_by_words = candidate.lexical is not None and candidate.lexical > 0
         if not found_by_words and (candidate.cosine is None or candidate.cosine < f.min_cosine):
             continue
-        neighbours = [base.get(n, 0.0) for n in (candidate.prev_seq, candidate.next_seq) if n is not None]
-        score = base[seq] + f.neighbour_share * max(neighbours, default=0.0)
+        # Fused scores are never negative, so a missing neighbour counts as 0.
+        before, after = candidate.prev_seq, candidate.next_seq
+        neighbour = max(
+            base.get(before, 0.0) if before is not None else 0.0, base.get(after, 0.0) if after is not None else 0.0
+        )
+        score = base[seq] + f.neighbour_share * neighbour
         when = _when(candidate)
-        if any(hint.matches(when, f.time_hint_slack) for hint in hints):
+        if hints and any(hint.matches(when, f.time_hint_slack) for hint in hints):
             score += f.time_hint_bonus
-        if speaker_words(candidate.memory.text) & query_words:
+        if query_words and speaker_words(candidate.memory.text) & query_words:
             score += f.speaker_bonus
         if newest is not None:
             score += f.recency_weight * 0.5 ** ((newest - when) / f.recency_half_life)
