@@ -5,11 +5,11 @@ turn, in order). Each question's candidates (what `store.search` returns for it)
 once for every candidate count tried; the fusion constants are then tried by fusing those
 candidates again, in process, which is what makes trying dozens of values cheap.
 
-Selection: each constant is varied on its own, the others at their current values. For each
-fold (four conversations to tune on, the fifth held out) a constant takes the value best on the
-four by recall_any@10 (ties: the current value, else the smaller); the values picked that way
-together are scored on the fifth. A constant whose pieces do not help the held-out conversation
-(its "off" value scores as well there) only fits the data in sample.
+Selection: for each fold (four conversations to tune on, the fifth held out), coordinate ascent
+from the current constants on the four by recall_any@10 (ties keep the current value, else the
+smaller), two passes; the constants it picks are scored on the fifth. The same search on all
+five is what the constants in `memory/ranking.py` should be. A piece whose "off" value scores
+as well on the held-out conversations only fits the data in sample.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from mcp_server.store import Candidate
 KS = (5, 10, 50)
 DAY = timedelta(days=1)
 
-# The values tried for each constant; the first of a pair in OFF is the value that turns its
-# piece off. `per_leg` changes the candidates themselves, so it is captured, not re-fused.
+# The values tried beside each constant (GRID order is the search's order), and for those that
+# switch a piece on, the value that switches it off (OFF). `per_leg` changes the candidates
+# themselves, so each of its values is captured rather than fused again.
 GRID: dict[str, Sequence[Any]] = {
     "per_leg": (30, 50, 100),
     "rrf_k": (1, 3, 5, 10, 20, 60),
@@ -69,8 +70,8 @@ class Captured:
     candidates: dict[int, list[Candidate]]
 
 
-Hits = dict[str, dict[int, int]]
-"""Per conversation, per k: how many of its questions were hit at k."""
+Hits = dict[int, int]
+"""Per k: how many questions were hit at k."""
 
 
 def current(per_leg: int) -> dict[str, Any]:
@@ -92,27 +93,54 @@ def rankings(questions: Sequence[Captured], settings: dict[str, Any]) -> list[li
     ]
 
 
-def score(questions: Sequence[Captured], settings: dict[str, Any]) -> Hits:
-    """Hits at each k, per conversation, when ranking with `settings`."""
-    hits: Hits = {}
-    for q, turns in zip(questions, rankings(questions, settings), strict=True):
-        row = hits.setdefault(q.conversation, dict.fromkeys(KS, 0))
-        for k in KS:
-            row[k] += bool(q.evidence & set(turns[:k]))
-    return hits
+class Scores:
+    """Hits of each conversation under each setting tried, each computed once."""
+
+    def __init__(self, questions: Sequence[Captured]) -> None:
+        self.by_conversation: dict[str, list[Captured]] = {}
+        for q in questions:
+            self.by_conversation.setdefault(q.conversation, []).append(q)
+        self.names = list(self.by_conversation)
+        self.sizes = {name: len(qs) for name, qs in self.by_conversation.items()}
+        self._hits: dict[tuple[str, tuple[tuple[str, Any], ...]], Hits] = {}
+
+    @property
+    def rankings_done(self) -> int:
+        return len(self._hits)
+
+    def hits(self, settings: dict[str, Any], conversation: str) -> Hits:
+        key = (conversation, tuple(sorted(settings.items())))
+        if key not in self._hits:
+            questions = self.by_conversation[conversation]
+            found = dict.fromkeys(KS, 0)
+            for q, turns in zip(questions, rankings(questions, settings), strict=True):
+                for k in KS:
+                    found[k] += bool(q.evidence & set(turns[:k]))
+            self._hits[key] = found
+        return self._hits[key]
+
+    def rate(self, settings: dict[str, Any], conversations: Iterable[str], k: int) -> float:
+        """recall_any@k over the questions of `conversations`, pooled."""
+        names = list(conversations)
+        return sum(self.hits(settings, c)[k] for c in names) / sum(self.sizes[c] for c in names)
 
 
-def rate(hits: Hits, sizes: dict[str, int], conversations: Iterable[str], k: int) -> float:
-    """recall_any@k over the questions of `conversations`, pooled."""
-    names = list(conversations)
-    return sum(hits[c][k] for c in names) / sum(sizes[c] for c in names)
-
-
-def pick(values: Sequence[Any], default: Any, training: list[float]) -> Any:
-    """The value best in training; ties go to the current value, then to the earlier (smaller)."""
-    best = max(training)
-    tied = [v for v, t in zip(values, training, strict=True) if t == best]
+def pick(values: Sequence[Any], default: Any, scores: list[float]) -> Any:
+    """The value that scores best; ties go to the current value, then to the earlier (smaller)."""
+    best = max(scores)
+    tied = [v for v, t in zip(values, scores, strict=True) if t == best]
     return default if default in tied else tied[0]
+
+
+def ascend(scores: Scores, start: dict[str, Any], conversations: Sequence[str]) -> dict[str, Any]:
+    """Coordinate ascent on @10 over `conversations`: each constant in turn (GRID order) takes its
+    best value given those already picked; two passes, so early picks see later ones."""
+    settings = dict(start)
+    for _ in range(2):
+        for name, values in GRID.items():
+            tried = [scores.rate({**settings, name: v}, conversations, 10) for v in values]
+            settings[name] = pick(values, settings[name], tried)
+    return settings
 
 
 def shown(value: Any) -> str:
@@ -124,25 +152,11 @@ def shown(value: Any) -> str:
 def folds(questions: Sequence[Captured], per_leg: int) -> None:
     """Print in-sample and held-out figures, and what each constant does out of sample."""
     started = time.perf_counter()
-    names = list(dict.fromkeys(q.conversation for q in questions))
-    sizes = {c: sum(q.conversation == c for q in questions) for c in names}
+    scores = Scores(questions)
+    names, sizes = scores.names, scores.sizes
     base = current(per_leg)
-    cache: dict[tuple[str, Any], Hits] = {}
-
-    def hits_with(name: str, value: Any) -> Hits:
-        if (name, value) not in cache:
-            cache[(name, value)] = score(questions, {**base, name: value})
-        return cache[(name, value)]
-
-    in_sample = hits_with("per_leg", per_leg)
-    chosen: dict[str, dict[str, Any]] = {}  # held-out conversation -> constants picked without it
-    for held in names:
-        training = [c for c in names if c != held]
-        chosen[held] = {
-            name: pick(values, base[name], [rate(hits_with(name, v), sizes, training, 10) for v in values])
-            for name, values in GRID.items()
-        }
-    held_out = {held: score([q for q in questions if q.conversation == held], chosen[held]) for held in names}
+    chosen = {held: ascend(scores, base, [c for c in names if c != held]) for held in names}
+    everywhere = ascend(scores, base, names)
     print()
     print("Leave-one-conversation-out (tune on four conversations, score the fifth), recall_any@k")
     print(
@@ -152,48 +166,47 @@ def folds(questions: Sequence[Captured], per_leg: int) -> None:
     )
     for held in names:
         training = [c for c in names if c != held]
-        tuned = score([q for q in questions if q.conversation != held], chosen[held])
         row = f"{held:10}{sizes[held]:>5}"
         for k in KS:
-            row += f"{rate(in_sample, sizes, [held], k):>9.3f}{rate(held_out[held], sizes, [held], k):>10.3f}"
-        print(row + f"{rate(tuned, sizes, training, 10):>11.3f}")
+            row += f"{scores.rate(base, [held], k):>9.3f}{scores.rate(chosen[held], [held], k):>10.3f}"
+        print(row + f"{scores.rate(chosen[held], training, 10):>11.3f}")
     for label, pooled in (("mean", False), ("pooled", True)):
         row = f"{label:10}{sum(sizes.values()) if pooled else '':>5}"
         for k in KS:
             if pooled:
-                inside = rate(in_sample, sizes, names, k)
-                outside = sum(held_out[c][c][k] for c in names) / sum(sizes.values())
+                inside = scores.rate(base, names, k)
+                outside = sum(scores.hits(chosen[c], c)[k] for c in names) / sum(sizes.values())
             else:
-                inside = statistics.mean(rate(in_sample, sizes, [c], k) for c in names)
-                outside = statistics.mean(rate(held_out[c], sizes, [c], k) for c in names)
+                inside = statistics.mean(scores.rate(base, [c], k) for c in names)
+                outside = statistics.mean(scores.rate(chosen[c], [c], k) for c in names)
             row += f"{inside:>9.3f}{outside:>10.3f}"
         print(row)
-    print("  in: the current constants (chosen on all five) on this conversation; out: the constants picked on the")
-    print("  other four, on this one; train: those picked constants on the four they were picked on")
+    print("  in: the current constants on this conversation (in sample: they were chosen on all five);")
+    print("  out: the constants the same search picks on the other four, on this one; train: those on the four")
     print()
+    print("Per constant: the value picked on all five and on each fold's four; @10 on all five at the current")
+    print("values with just this one changed; and what its piece (turned off: OFF) gains in sample (all five,")
+    print("current values) and held out (each fold's picks, scored on its fifth; mean over folds)")
     print(
-        "Each constant alone (others current), recall_any@10: all five at the tried values; the value each fold picked;"
-    )
-    print("and, where the constant has an off value, what turning its piece on gains in sample and held out")
-    print(
-        f"{'constant':18}{'current':>9}  {'values tried -> @10 on all five':44}{'picked per fold':24}{'gain in':>8}{'out':>7}"
+        f"{'constant':18}{'current':>9}{'all five':>9}  {'picked per fold':24}{'gain in':>8}{'out':>7}  landscape @10"
     )
     for name, values in GRID.items():
-        tried = " ".join(f"{shown(v)}:{rate(hits_with(name, v), sizes, names, 10):.3f}" for v in values)
         picked = ",".join(shown(chosen[held][name]) for held in names)
-        gain = ""
+        gain = f"{'':15}"
         if name in OFF:
-            off = hits_with(name, OFF[name])
-            inside = rate(hits_with(name, base[name]), sizes, names, 10) - rate(off, sizes, names, 10)
+            inside = scores.rate(base, names, 10) - scores.rate({**base, name: OFF[name]}, names, 10)
             outside = statistics.mean(
-                rate(hits_with(name, chosen[held][name]), sizes, [held], 10) - rate(off, sizes, [held], 10)
-                for held in names
+                scores.rate(chosen[h], [h], 10) - scores.rate({**chosen[h], name: OFF[name]}, [h], 10) for h in names
             )
             gain = f"{inside:>+8.3f}{outside:>+7.3f}"
-        print(f"{name:18}{shown(base[name]):>9}  {tried:58}{picked:22}{gain}")
+        landscape = " ".join(f"{shown(v)}:{scores.rate({**base, name: v}, names, 10):.3f}" for v in values)
+        print(f"{name:18}{shown(base[name]):>9}{shown(everywhere[name]):>9}  {picked:24}{gain}  {landscape}")
     print(
-        f"({len(cache) + len(names)} rankings of {len(questions)} questions in {time.perf_counter() - started:.0f} s)"
+        f"  all five, picked: @5 {scores.rate(everywhere, names, 5):.3f}  @10 {scores.rate(everywhere, names, 10):.3f}"
+        f"  @50 {scores.rate(everywhere, names, 50):.3f} (in sample)"
     )
+    elapsed = time.perf_counter() - started
+    print(f"({scores.rankings_done} rankings of one conversation's questions in {elapsed:.0f} s)")
 
 
 async def capture(
