@@ -123,6 +123,19 @@ async def test_a_change_that_fails_changes_no_count(pool: asyncpg.Pool) -> None:
     assert await kept_counts(store) == await full_counts(store) == {"alpha": (3, 1)}
 
 
+async def test_deleting_a_bank_takes_its_counts_with_it(pool: asyncpg.Pool) -> None:
+    provisioner = Provisioner(pool)
+    await provisioner.bootstrap()
+    store = await StoreRegistry(pool, provisioner).for_schema(unique("counts"))
+    await store.retain("alpha", document("a", 2, 0))
+    await store.retain("beta", document("b", 3, 0))
+    async with store.transaction() as conn:
+        # The cascade deletes the bank's documents and memories, whose triggers find no bank to count.
+        await conn.execute(f'DELETE FROM "{store.schema}".banks WHERE name = $1', "alpha")
+        assert await conn.fetchval(f'SELECT count(*) FROM "{store.schema}".bank_counts') >= 1
+    assert await kept_counts(store) == await full_counts(store) == {"beta": (3, 1)}
+
+
 async def test_a_schema_migrated_before_counts_existed_gets_them_from_its_rows(pool: asyncpg.Pool) -> None:
     migrations = load_migrations()
     counting = next(m for m in migrations if m.name.endswith("bank_counts"))

@@ -45,13 +45,14 @@ class MemorySQL(StatementGroup):
           )
     """)
     delete_document = Template("DELETE FROM {schema}.documents WHERE bank_id = $1 AND id = $2 RETURNING id")
-    # One row of kept counts per bank (schema/0005_bank_counts.sql): no memory is read.
+    # The kept counts of each bank, a few rows each (schema/0005_bank_counts.sql): no memory is read.
     list_banks = Template("""
         SELECT b.name,
-               coalesce(c.memories, 0) AS memories,
-               coalesce(c.documents, 0) AS documents,
-               c.last_retained_at
+               coalesce(sum(c.memories), 0)::bigint AS memories,
+               coalesce(sum(c.documents), 0)::bigint AS documents,
+               max(c.last_retained_at) AS last_retained_at
         FROM {schema}.banks AS b
         LEFT JOIN {schema}.bank_counts AS c ON c.bank_id = b.id
+        GROUP BY b.id, b.name
         ORDER BY b.name
     """)
