@@ -27,12 +27,14 @@ each fill (minutes; about 20 for the million) happens once. Not a test: CI does 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import random
 import shlex
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,9 @@ from mcp.client.stdio import StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sentences import Memory, memories
+
+# `ping` is legacy-only from the 2026-07-28 revision, which is the mode both clients here use.
+warnings.filterwarnings("ignore", message="ping is removed")
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = platformdirs.user_cache_path("bulkhead") / "bench"
@@ -215,6 +220,7 @@ async def in_process(schema: str, questions: list[str], calls: int) -> dict[str,
 
     settings = settings_for(schema)
     directory = TenantDirectory.from_settings(settings)
+    logging.getLogger("mcp_server").setLevel(logging.WARNING)  # as the stdio server logs
     out: dict[str, Any] = {}
     async with open_runtime(settings, directory) as runtime:
         store = await runtime.stores.for_schema(schema)
@@ -222,7 +228,8 @@ async def in_process(schema: str, questions: list[str], calls: int) -> dict[str,
         async def direct(i: int) -> Any:
             return await operations.recall(store, embedder=runtime.embedder, **recall_args(questions[i]))
 
-        async with Client(build_server(runtime, FixedTenant(directory.default))) as client:
+        # The same protocol revision as the stdio client, over in-memory streams instead of a pipe.
+        async with Client(build_server(runtime, FixedTenant(directory.default)), mode="legacy") as client:
             for i in range(20):
                 await checked(client, "recall", {"query": f"warm up {i}", "bank": BANK})
                 await direct(i)
