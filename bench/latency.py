@@ -269,8 +269,8 @@ async def run(args: argparse.Namespace) -> None:
     pool = range(min(sizes[0], args.real_vectors))
     questions = list(dict.fromkeys(stored[i].question for i in rng.sample(pool, min(len(pool), 20 * args.calls))))
     questions = questions[: args.calls]
-    # Retain and the in-process comparison run on the largest bank of real vectors.
-    main_size = max(s for s in sizes if s <= args.real_vectors) if sizes[0] <= args.real_vectors else sizes[0]
+    # Retain and the in-process comparison run on the largest bank of at most 100k memories.
+    main_size = max(s for s in sizes if s <= REAL_VECTORS) if sizes[0] <= REAL_VECTORS else sizes[0]
     load_before = os.getloadavg()
     stdio: dict[int, dict[str, Any]] = {}
     for size in sizes:

@@ -95,8 +95,8 @@ async def retain(
 def _started(work: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
     """`work` running on its own, its failure kept for whoever awaits it.
 
-    Never cancelled when the caller gives up on it (an unknown bank): the local embedder batches
-    concurrent calls into one run, and cancelling this one would fail the others.
+    Never cancelled: the local embedder batches concurrent calls into one run, and cancelling
+    this one would fail the others.
     """
     future = asyncio.ensure_future(work)
     future.add_done_callback(lambda done: done.cancelled() or done.exception())
@@ -156,6 +156,9 @@ async def recall(
     try:
         candidates = await store.search(request, vector=vector)
     except UnknownBank:
+        if vector is not None:
+            # An embedder that fails says more than a missing bank (and the operator must hear it).
+            await vector
         raise bank_not_found(request.bank) from None
     ranked = fuse(candidates, text, time_hints(text))
     kept, truncated = cut_to_budget(
