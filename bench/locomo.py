@@ -6,7 +6,11 @@ caption as content; the session's date as occurred_at; the turn id in metadata),
 and a question counts as hit at k when any of its evidence turns is among the first k memories
 (recall_any@k). Prints the figures overall and per category, with retain and recall latency.
 
-    python bench/locomo.py [--data DIR] [--embedder local|none|openai]
+    python bench/locomo.py [--data DIR] [--embedder local|none|openai] [--folds]
+
+`--folds` measures in process instead: it retains each conversation once, captures every
+question's candidates, and prints leave-one-conversation-out figures for the ranking constants
+next to the in-sample ones (see bench/folds.py).
 
 The data folder defaults to $BULKHEAD_LOCOMO_DATA, else ../shared/data/locomo-dev beside the
 repository. Without BULKHEAD_DATABASE_URL, a throwaway embedded PostgreSQL is started in a
@@ -196,11 +200,30 @@ def report(
                 f"{f'{category} {name}':14}{len(row[5]):>5}" + "".join(f"{statistics.mean(row[k]):>8.3f}" for k in KS)
             )
     for what, values in (("retain", retain_ms), ("recall", recall_ms)):
+        if not values:
+            continue
         print(
             f"{what} latency over MCP stdio: p50 {percentile(values, 50):.1f} ms, p95 {percentile(values, 95):.1f} ms "
             f"({len(values)} calls)"
         )
     print(f"command: {command}")
+
+
+def run_folds(args: argparse.Namespace, conversations: list[Conversation], data_dir: str | None) -> None:
+    """Capture every question's candidates once, then score the ranking constants fold by fold."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import folds
+
+    from mcp_server.memory.ranking import CANDIDATES_PER_LEG
+
+    per_legs = sorted({CANDIDATES_PER_LEG, *folds.GRID["per_leg"]})
+    questions = anyio.run(folds.capture, conversations, per_legs, data_dir, args.embedder)
+    hits: dict[int, dict[int, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for question, ranked in zip(questions, folds.rankings(questions, folds.current(CANDIDATES_PER_LEG)), strict=True):
+        for k in KS:
+            hits[question.category][k].append(bool(question.evidence & set(ranked[:k])))
+    report(args, conversations, hits, [], [])
+    folds.folds(questions, CANDIDATES_PER_LEG)
 
 
 def main() -> None:
@@ -213,10 +236,17 @@ def main() -> None:
     )
     parser.add_argument("--embedder", choices=["local", "openai", "none"], help="override BULKHEAD_EMBEDDER")
     parser.add_argument("--limit", type=int, help="only the first N conversations")
+    parser.add_argument(
+        "--folds", action="store_true", help="leave-one-conversation-out figures for the ranking constants"
+    )
     args = parser.parse_args()
     conversations = load(args.data)[: args.limit]
     if not conversations:
         parser.error(f"no conversation files in {args.data}")
+    if args.folds:
+        with tempfile.TemporaryDirectory(prefix="bulkhead-locomo-") as data_dir:
+            run_folds(args, conversations, None if os.environ.get("BULKHEAD_DATABASE_URL") else data_dir)
+        return
     if os.environ.get("BULKHEAD_DATABASE_URL"):
         anyio.run(run, args, conversations, None)
         return

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from mcp_server.embedding import Embedder
 from mcp_server.errors import InvalidInput, NotFound
@@ -32,6 +33,8 @@ from mcp_server.memory.ranking import (
 )
 from mcp_server.memory.time_hints import time_hints
 from mcp_server.store import NewDocument, SearchRequest, StoredMemory, TenantStore, UnknownBank
+
+T = TypeVar("T")
 
 
 def bank_not_found(bank: str) -> NotFound:
@@ -100,6 +103,44 @@ class RankedRecall:
     truncated: bool
 
 
+def _started(work: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
+    """`work` running on its own, its failure kept for whoever awaits it.
+
+    Never cancelled: the local embedder batches concurrent calls into one run, and cancelling
+    this one would fail the others.
+    """
+    future = asyncio.ensure_future(work)
+    future.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return future
+
+
+def search_request(
+    text: str,
+    *,
+    bank: str,
+    max_results: int = 10,
+    tags: Sequence[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> SearchRequest:
+    """What recall asks of the store for the query `text` (already checked), its vector left unset."""
+    request = SearchRequest(
+        bank=check.bank(bank),
+        ranked_query=lexical_query(text),
+        tags=check.tags(tags),
+        since=check.timestamp(since, "since"),
+        until=check.timestamp(until, "until"),
+        # Enough candidates that every result asked for can come from either leg.
+        per_leg=max(CANDIDATES_PER_LEG, check.max_results(max_results)),
+        neighbour_window=NEIGHBOUR_WINDOW,
+        words=pruning_words(text),
+        common_word_rows=COMMON_WORD_ROWS,
+    )
+    if request.since and request.until and request.since > request.until:
+        raise InvalidInput("since is later than until; swap them or widen the window.")
+    return request
+
+
 async def recall_ranked(
     store: TenantStore,
     *,
@@ -115,26 +156,21 @@ async def recall_ranked(
     """Recall's ranking, with each kept memory's signals: what `recall` returns, and what the
     dashboard's recall debugger shows."""
     text = check.query(query)
-    request = SearchRequest(
-        bank=check.bank(bank),
-        ranked_query=lexical_query(text),
-        tags=check.tags(tags),
-        since=check.timestamp(since, "since"),
-        until=check.timestamp(until, "until"),
-        # Enough candidates that every result asked for can come from either leg.
-        per_leg=max(CANDIDATES_PER_LEG, check.max_results(max_results)),
-        neighbour_window=NEIGHBOUR_WINDOW,
-        words=pruning_words(text),
-        common_word_rows=COMMON_WORD_ROWS,
-    )
+    request = search_request(text, bank=bank, max_results=max_results, tags=tags, since=since, until=until)
     check.max_tokens(max_tokens)
-    if request.since and request.until and request.since > request.until:
-        raise InvalidInput("since is later than until; swap them or widen the window.")
-    if embedder is not None and store.has_vectors:
-        request = replace(request, vector=await embedder.embed_query(text, namespace=store.schema))
+    # The query is embedded while the store opens its transaction and finds the bank: the search
+    # statement is the first thing that needs the vector.
+    vector = (
+        _started(embedder.embed_query(text, namespace=store.schema))
+        if embedder is not None and store.has_vectors
+        else None
+    )
     try:
-        candidates = await store.search(request)
+        candidates = await store.search(request, vector=vector)
     except UnknownBank:
+        if vector is not None:
+            # An embedder that fails says more than a missing bank (and the operator must hear it).
+            await vector
         raise bank_not_found(request.bank) from None
     ranked = fuse(candidates, text, time_hints(text))
     kept, truncated = cut_to_budget(

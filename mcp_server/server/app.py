@@ -17,13 +17,14 @@ from mcp_server import __version__
 from mcp_server.runtime import Runtime
 from mcp_server.server.binding import Binding
 from mcp_server.server.calls import perform
-from mcp_server.server.schemas import compact_schema
+from mcp_server.server.schemas import compact_schema, output_schema
 from mcp_server.server.tools import TOOLS, instructions, tool_named
 
 
 class BulkheadServer(MCPServer[Any]):
     """An MCP server whose every tool call takes Bulkhead's call path (`calls.perform`), and
-    whose tool schemas are published without pydantic's noise (`schemas.compact_schema`)."""
+    whose tool schemas are published without pydantic's noise (`schemas.compact_schema`) and
+    output schemas in the form clients check results against fastest (`schemas.output_schema`)."""
 
     def __init__(self, runtime: Runtime, binding: Binding, **options: Any) -> None:
         super().__init__(
@@ -49,7 +50,12 @@ class BulkheadServer(MCPServer[Any]):
 
     async def list_tools(self) -> list[MCPTool]:
         return [
-            tool.model_copy(update={"input_schema": compact_schema(tool.input_schema)})
+            tool.model_copy(
+                update={
+                    "input_schema": compact_schema(tool.input_schema),
+                    "output_schema": output_schema(tool.output_schema) if tool.output_schema else tool.output_schema,
+                }
+            )
             for tool in await super().list_tools()
         ]
 

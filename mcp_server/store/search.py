@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -160,16 +160,23 @@ class CommonWords:
 
 
 async def search(
-    conn: Connection, sql: SearchSQL, common: CommonWords, bank_id: int, request: SearchRequest, *, hybrid: bool
+    conn: Connection,
+    sql: SearchSQL,
+    common: CommonWords,
+    bank_id: int,
+    request: SearchRequest,
+    *,
+    hybrid: bool,
+    vector: Awaitable[Any] | None = None,
 ) -> list[Candidate]:
-    """Run one search inside the caller's tenant transaction."""
+    """Run one search inside the caller's tenant transaction; `vector`, if given, is awaited last."""
     common_words = await common.read(conn, request.common_word_rows) if request.words else frozenset()
     values: dict[str, Any] = {
         "bank_id": bank_id,
         "ranked_query": request.ranked_query,
         "words": request.words,
         "common_words": sorted(common_words),
-        "vector": request.vector,
+        "vector": request.vector if vector is None else await vector,
         "tags": list(request.tags) or None,
         "since": request.since,
         "until": request.until,

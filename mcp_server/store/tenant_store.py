@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -133,14 +133,20 @@ class TenantStore:
                 await conn.execute(sql.insert_memories, *shared)
         return ids
 
-    async def search(self, request: SearchRequest) -> list[Candidate]:
-        """Recall's candidates for `request`: the best by full-text rank and by vector, plus neighbours."""
+    async def search(self, request: SearchRequest, vector: Awaitable[Any] | None = None) -> list[Candidate]:
+        """Recall's candidates for `request`: the best by full-text rank and by vector, plus neighbours.
+
+        `vector` is the query's embedding still being computed, when the caller started it
+        alongside: it is awaited only after the statements that do not need it, so they overlap.
+        """
         async with self.transaction() as conn:
             bank_id = await self.bank_id(conn, request.bank)
-            if request.ranked_query is None and request.vector is None:
+            if request.ranked_query is None and request.vector is None and vector is None:
                 return []
-            hybrid = request.vector is not None and self.has_vectors
-            return await searching.search(conn, self.search_sql, self._common_words, bank_id, request, hybrid=hybrid)
+            hybrid = (request.vector is not None or vector is not None) and self.has_vectors
+            return await searching.search(
+                conn, self.search_sql, self._common_words, bank_id, request, hybrid=hybrid, vector=vector
+            )
 
     async def forget_memories(self, bank: str, memory_ids: Sequence[uuid.UUID]) -> int:
         """Delete these memories of the bank (ids elsewhere are ignored); returns how many went."""

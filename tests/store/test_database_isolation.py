@@ -43,10 +43,10 @@ def document(document_id: str, *chunks: str, tags: tuple[str, ...] = (), when: d
 
 
 async def snapshot(pool: asyncpg.Pool, schema: str) -> list[tuple]:
-    """Every row of a schema's banks, documents and memories, as the login role sees them."""
+    """Every row of a schema's banks, their counts, documents and memories, as the login role sees them."""
     async with pool.acquire() as conn:
         rows = []
-        for table in ("banks", "documents", "memories"):
+        for table in ("banks", "bank_counts", "documents", "memories"):
             rows += [(table, *r.values()) for r in await conn.fetch(f'SELECT * FROM "{schema}".{table} ORDER BY 1, 2')]
         return rows
 
@@ -74,7 +74,7 @@ async def test_every_table_of_another_tenant_refuses_a_tenant_role(pool: asyncpg
     tables = [r for r in relations if r["relkind"] == "r"]
     sequences = [r for r in relations if r["relkind"] == "S"]
     indexes = [r for r in relations if r["relkind"] == "i"]
-    assert {t["relname"] for t in tables} == {"banks", "documents", "memories", "schema_migrations"}
+    assert {t["relname"] for t in tables} == {"banks", "bank_counts", "documents", "memories", "schema_migrations"}
     assert sequences and indexes
     statements = [f'CREATE TABLE "{b}".planted (id integer)', f'CREATE VIEW "{b}".planted AS SELECT 1 AS one']
     for t in tables:

@@ -20,8 +20,15 @@ class VectorSQL(StatementGroup):
         ALTER COLUMN embedding TYPE {vector_schema}.vector({embedding_dim}) USING NULL
     """)
     # Building an HNSW index is much faster when the graph fits in memory (150 MB at 100k
-    # memories of 384 dimensions, past the 64 MB default).
-    raise_maintenance_memory = Template("SET LOCAL maintenance_work_mem = '512MB'")
+    # memories of 384 dimensions, past the 64 MB default). Never lowers what the operator set
+    # (a million memories need about 2 GB).
+    raise_maintenance_memory = Template("""
+        SELECT pg_catalog.set_config(
+            'maintenance_work_mem',
+            CASE WHEN pg_catalog.pg_size_bytes(pg_catalog.current_setting('maintenance_work_mem')) < 512 * 1024 * 1024
+                 THEN '512MB' ELSE pg_catalog.current_setting('maintenance_work_mem') END,
+            true)
+    """)
     create_vector_index = Template("""
         CREATE INDEX IF NOT EXISTS memories_embedding_idx ON {schema}.memories
         USING hnsw (embedding {vector_schema}.vector_cosine_ops)
