@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support import call, call_error, server_env, stdio_client, unique
+from support import call, server_env, stdio_client, unique
 
 pytestmark = pytest.mark.anyio
 
@@ -142,11 +142,10 @@ async def test_reflect_cites_what_it_used(env: dict[str, str]) -> None:
 
 async def test_only_retain_creates_a_bank(env: dict[str, str]) -> None:
     async with stdio_client(env) as client:
-        for tool, args in (
-            ("recall", {"query": "x", "bank": "nope"}),
-            ("reflect", {"query": "x", "bank": "nope"}),
-            ("forget", {"bank": "nope", "document_id": "d"}),
-        ):
-            text = await call_error(client, tool, **args)
-            assert "bank 'nope' does not exist" in text
+        recalled = await call(client, "recall", query="x", bank="nope")
+        assert recalled == {"bank": "nope", "memories": [], "truncated": False}
+        reflected = await call(client, "reflect", query="x", bank="nope")
+        assert reflected["citations"] == []
+        assert await call(client, "forget", bank="nope", document_id="d") == {"deleted": 0}
+        assert await call(client, "forget", bank="nope", whole_bank=True) == {"deleted": 0}
         assert (await call(client, "list_banks"))["banks"] == []

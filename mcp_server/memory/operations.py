@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from mcp_server.embedding import Embedder
-from mcp_server.errors import InvalidInput, NotFound
+from mcp_server.errors import InvalidInput
 from mcp_server.memory import validation as check
 from mcp_server.memory.budget import count_tokens, cut_to_budget
 from mcp_server.memory.chunking import chunk_text
@@ -31,11 +31,6 @@ from mcp_server.memory.ranking import (
 )
 from mcp_server.memory.time_hints import time_hints
 from mcp_server.store import NewDocument, SearchRequest, StoredMemory, TenantStore, UnknownBank
-
-
-def bank_not_found(bank: str) -> NotFound:
-    """The bank does not exist for this tenant; reads the same whoever else may have one."""
-    return NotFound(f"bank {bank!r} does not exist; call list_banks to see your banks (retain creates a bank).")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -71,11 +66,14 @@ async def retain(
 ) -> RetainResult:
     """Store `content` as one document of memories, replacing that document if it exists.
 
-    The chunks are embedded (in one batch) before the transaction opens, so no connection waits
-    on the model; if embedding fails, nothing is stored.
+    A memory identical in every field to one the bank holds (in the document named, or in any
+    document when none is named) is not stored again: the result names the existing one. The
+    chunks are embedded (in one batch) before the transaction opens, so no connection waits on
+    the model; if embedding fails, nothing is stored.
     """
+    given_id = check.document_id(document_id)
     document = NewDocument(
-        document_id=check.document_id(document_id) or str(uuid.uuid4()),
+        document_id=given_id or str(uuid.uuid4()),
         chunks=chunk_text(check.content(content, max_content_bytes)),
         context=check.context(context),
         tags=check.tags(tags),
@@ -83,6 +81,14 @@ async def retain(
         occurred_at=check.timestamp(occurred_at, "occurred_at"),
     )
     bank = check.bank(bank)
+    existing = await store.find_identical(bank, document, same_id=given_id is not None)
+    if existing is not None:
+        return RetainResult(
+            bank=bank,
+            document_id=existing.document_id,
+            memory_ids=[str(i) for i in existing.memory_ids],
+            already_stored=True,
+        )
     vectors = None
     if embedder is not None and store.has_vectors:
         vectors = await embedder.embed_documents(document.chunks)
@@ -124,7 +130,9 @@ async def recall(
     try:
         candidates = await store.search(request)
     except UnknownBank:
-        raise bank_not_found(request.bank) from None
+        # Banks are rows of this tenant's schema: a name used by another tenant, or by nobody,
+        # is simply a bank with no memories yet here.
+        return RecallResult.of_missing_bank(request.bank)
     ranked = fuse(candidates, text, time_hints(text))
     kept, truncated = cut_to_budget(
         ranked, max_results=max_results, max_tokens=max_tokens, size=lambda r: count_tokens(r.candidate.memory.text)
@@ -140,22 +148,26 @@ async def forget(
     bank: str,
     memory_ids: Sequence[str] | None,
     document_id: str | None,
+    whole_bank: bool = False,
 ) -> ForgetResult:
-    """Delete memories by id, or a whole document, from one bank."""
+    """Delete memories by id, a whole document, or the whole bank; an unknown bank deletes nothing."""
     bank = check.bank(bank)
     ids = check.memory_ids(memory_ids)
     document = check.document_id(document_id)
-    if not ids and document is None:
-        raise InvalidInput("pass memory_ids or document_id to say what to forget.")
-    if ids and document is not None:
-        raise InvalidInput("pass either memory_ids or document_id, not both.")
+    chosen = sum((bool(ids), document is not None, whole_bank))
+    if chosen == 0:
+        raise InvalidInput("pass memory_ids, document_id or whole_bank=true to say what to forget.")
+    if chosen > 1:
+        raise InvalidInput("pass only one of memory_ids, document_id and whole_bank.")
     try:
-        if document is not None:
+        if whole_bank:
+            deleted = await store.forget_bank(bank)
+        elif document is not None:
             deleted = await store.forget_document(bank, document)
         else:
             deleted = await store.forget_memories(bank, ids)
     except UnknownBank:
-        raise bank_not_found(bank) from None
+        deleted = 0
     return ForgetResult(deleted=deleted)
 
 
