@@ -8,7 +8,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeAlias
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -72,7 +72,10 @@ def connect_failure(url: str, exc: BaseException) -> BulkheadError:
     """
     try:
         parts = urlsplit(url)
-        host, port, user = parts.hostname or "localhost", str(parts.port or 5432), parts.username or "?"
+        # A Unix socket is named by a `host` parameter, not in the authority.
+        socket_dir = parse_qs(parts.query).get("host", [""])[0]
+        host = parts.hostname or socket_dir or "localhost"
+        port, user = str(parts.port or 5432), parts.username or "?"
         database = parts.path.lstrip("/") or user
     except ValueError:
         host = port = user = database = "?"

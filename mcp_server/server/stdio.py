@@ -27,6 +27,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TypeAlias
 
 import anyio
+import anyio.abc
 import anyio.from_thread
 import anyio.lowlevel
 import mcp_types as types
@@ -51,6 +52,8 @@ FLUSH_TIMEOUT = 1.0
 """How long the last replies get to reach the client once the session has ended."""
 STARTUP_FAILED = -32603
 """The JSON-RPC error code of the reply to a client whose server could not start (internal error)."""
+MAX_REFUSALS = 4
+"""How many requests a client whose server could not start gets answered before the process exits."""
 TERMINAL_HINT = (
     "bulkhead: waiting for an MCP client on stdin; an agent host starts this command itself "
     "(see the README), so to try it here run `bulkhead smoke`. Ctrl-C stops."
@@ -100,18 +103,20 @@ async def _provision(runtime: Runtime, tenant: Tenant) -> None:
 
 async def _serve(runtime: Runtime, tenant: Tenant) -> None:
     server = build_server(runtime, FixedTenant(tenant))
-    logger.info("serving stdio for tenant %s", tenant.label)
-    if os.isatty(0):
-        print(TERMINAL_HINT, file=sys.stderr, flush=True)
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(_stop_on_signal, tasks.cancel_scope)
+        await tasks.start(_stop_on_signal, tasks.cancel_scope)
+        logger.info("serving stdio for tenant %s", tenant.label)
+        if os.isatty(0):
+            print(TERMINAL_HINT, file=sys.stderr, flush=True)
         async with stdio_streams() as (incoming, outgoing):
             await server.serve_connection(incoming, outgoing)
         tasks.cancel_scope.cancel()
 
 
-async def _stop_on_signal(scope: anyio.CancelScope) -> None:
+async def _stop_on_signal(scope: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+    """Cancel `scope` on the first stop signal; reports itself started once the signals are caught."""
     with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        task_status.started()
         async for received in signals:
             logger.info("stopping on %s", signal.Signals(received).name)
             scope.cancel()
@@ -119,27 +124,32 @@ async def _stop_on_signal(scope: anyio.CancelScope) -> None:
 
 
 async def _refuse(error: BulkheadError) -> None:
-    """Answer the client's first request with `error`, unless a person is typing at a terminal."""
+    """Answer the client's requests with `error` until it gives up, unless a person is at a terminal.
+
+    A client of the handshake-era protocol sends `initialize` first; one of the 2026 revision
+    first asks `server/discover` and, refused, falls back to `initialize`. Answering `initialize`
+    (or a few requests of any kind) is therefore the end of it.
+    """
     if os.isatty(0):
         return
-    reply_to = None
+    answered = 0
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_stop_on_signal, scope)
+            await tasks.start(_stop_on_signal, scope)
             async with stdio_streams() as (incoming, outgoing):
                 async for item in incoming:
-                    if isinstance(item, SessionMessage) and isinstance(item.message, types.JSONRPCRequest):
-                        reply_to = item.message.id
-                        refusal = types.JSONRPCError(
-                            jsonrpc="2.0",
-                            id=reply_to,
-                            error=types.ErrorData(code=STARTUP_FAILED, message=error.for_operator),
-                        )
-                        await outgoing.send(SessionMessage(refusal))
+                    if not (isinstance(item, SessionMessage) and isinstance(item.message, types.JSONRPCRequest)):
+                        continue
+                    refusal = types.JSONRPCError(
+                        jsonrpc="2.0",
+                        id=item.message.id,
+                        error=types.ErrorData(code=STARTUP_FAILED, message=error.for_operator),
+                    )
+                    await outgoing.send(SessionMessage(refusal))
+                    answered += 1
+                    if item.message.method == "initialize" or answered >= MAX_REFUSALS:
                         break
             tasks.cancel_scope.cancel()
-    if reply_to is not None:
-        logger.debug("answered the client's first request with the start-up failure")
 
 
 @asynccontextmanager
