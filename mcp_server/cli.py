@@ -140,7 +140,8 @@ def reembed(args: argparse.Namespace) -> None:
                 except BulkheadError as exc:
                     raise type(exc)(f"schema {schema}: {exc.message}", detail=exc.detail) from None
                 print(
-                    f"schema {schema}: {count} memories embedded by {embedder.name} ({embedder.dimension} dimensions)",
+                    f"schema {schema}: {count} {'memory' if count == 1 else 'memories'} embedded by "
+                    f"{embedder.name} ({embedder.dimension} dimensions)",
                     file=sys.stderr,
                 )
 

@@ -59,7 +59,11 @@ def prune_holders(pg_dir: Path) -> list[int]:
     gone = [pid for pid in holders if isinstance(pid, int) and pid != os.getpid() and not _alive(pid)]
     if gone:
         path.write_text(json.dumps([pid for pid in holders if pid not in gone]))
-        logger.info("the embedded PostgreSQL in %s had %d holder(s) no longer running; dropped", pg_dir, len(gone))
+        logger.info(
+            "the embedded PostgreSQL in %s listed %s no longer running; dropped",
+            pg_dir,
+            "a holder" if len(gone) == 1 else f"{len(gone)} holders",
+        )
     return gone
 
 
