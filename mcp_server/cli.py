@@ -14,7 +14,7 @@ import anyio
 
 from mcp_server import __version__
 from mcp_server.config import Settings, load_settings
-from mcp_server.errors import ErrorKind, InvalidInput, Misconfigured, find_error
+from mcp_server.errors import BulkheadError, ErrorKind, InvalidInput, Misconfigured, find_error
 from mcp_server.tenancy import HASHED_KEY, Tenant, TenantDirectory, hashed_form, validate_schema_name
 
 logger = logging.getLogger("mcp_server")
@@ -49,10 +49,19 @@ def _load() -> tuple[Settings, TenantDirectory]:
 
 def serve(args: argparse.Namespace) -> None:
     """Serve MCP over stdio for the tenant of `BULKHEAD_API_KEY`, or over HTTP for every key."""
-    settings, directory = _load()
-    configure_logging(settings.log_level)
     # Plain `bulkhead` parses no serve options: it serves stdio.
-    if getattr(args, "transport", "stdio") == "http":
+    stdio = getattr(args, "transport", "stdio") == "stdio"
+    try:
+        settings, directory = _load()
+    except BulkheadError as error:
+        if stdio:
+            # An agent host shows what its client reports, not stderr: tell the client too.
+            from mcp_server.server.stdio import refuse_session
+
+            anyio.run(refuse_session, error)
+        raise
+    configure_logging(settings.log_level)
+    if not stdio:
         serve_http(
             settings, directory, host=args.host or settings.host, port=settings.port if args.port is None else args.port
         )

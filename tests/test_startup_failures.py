@@ -30,6 +30,11 @@ KEY_CASES = [
     ({"tenant_key_map": f"{SECRET}:acme", "api_key": SECRET + "x"}, "BULKHEAD_API_KEY is not a known key"),
     ({"api_key": SECRET}, "BULKHEAD_API_KEY is set but no key map is"),
 ]
+# Any start-up failure reaches the client the same way, with its own exit code.
+OTHER_CASES = [
+    ({"database_url": "mysql://root@localhost/bulkhead"}, "must be a postgresql:// URL", 2),
+    ({"database_url": "postgresql://bulkhead@127.0.0.1:1/bulkhead"}, "the connection was refused", 3),
+]
 
 
 def with_user(url: str, user: str) -> str:
@@ -50,9 +55,9 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize(("settings", "reason"), KEY_CASES)
-def test_a_key_error_is_the_answer_to_initialize_then_a_non_zero_exit(
-    pg_url: str, settings: dict[str, str], reason: str
+@pytest.mark.parametrize(("settings", "reason", "code"), [(*case, 2) for case in KEY_CASES] + OTHER_CASES)
+def test_a_start_up_failure_is_the_answer_to_initialize_then_a_non_zero_exit(
+    pg_url: str, settings: dict[str, str], reason: str, code: int
 ) -> None:
     process = subprocess.run(
         [sys.executable, "-m", "mcp_server", "serve"],
@@ -64,7 +69,7 @@ def test_a_key_error_is_the_answer_to_initialize_then_a_non_zero_exit(
         timeout=120,
         check=False,
     )
-    assert process.returncode == 2
+    assert process.returncode == code
     line = one_line(process)
     assert reason in line and SECRET not in line
     reply = json.loads(process.stdout)

@@ -89,7 +89,7 @@ async def serve_stdio(settings: Settings, directory: TenantDirectory) -> None:
             runtime = await stack.enter_async_context(open_runtime(settings, directory))
             await _provision(runtime, tenant)
         except BulkheadError as error:
-            await _refuse(error)
+            await refuse_session(error)
             raise
         await _serve(runtime, tenant)
 
@@ -123,7 +123,7 @@ async def _stop_on_signal(scope: anyio.CancelScope, *, task_status: anyio.abc.Ta
             return
 
 
-async def _refuse(error: BulkheadError) -> None:
+async def refuse_session(error: BulkheadError) -> None:
     """Answer the client's requests with `error` until it gives up, unless a person is at a terminal.
 
     A client of the handshake-era protocol sends `initialize` first; one of the 2026 revision
