@@ -6,6 +6,7 @@ import argparse
 import getpass
 import logging
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -13,7 +14,7 @@ import anyio
 
 from mcp_server import __version__
 from mcp_server.config import Settings, load_settings
-from mcp_server.errors import ErrorKind, InvalidInput, Misconfigured, find_error
+from mcp_server.errors import BulkheadError, ErrorKind, InvalidInput, Misconfigured, find_error
 from mcp_server.tenancy import HASHED_KEY, Tenant, TenantDirectory, hashed_form, validate_schema_name
 
 logger = logging.getLogger("mcp_server")
@@ -46,36 +47,29 @@ def _load() -> tuple[Settings, TenantDirectory]:
     return settings, TenantDirectory.from_settings(settings)
 
 
-def stdio_tenant(settings: Settings, directory: TenantDirectory) -> Tenant:
-    """The tenant of a stdio session: the one `BULKHEAD_API_KEY` maps to, or the default."""
-    if not directory.auth_enabled:
-        return directory.default
-    key = settings.api_key.get_secret_value() if settings.api_key else ""
-    if not key:
-        raise Misconfigured("auth is on and BULKHEAD_API_KEY is not set; set it to your tenant's API key")
-    tenant = directory.resolve(key)
-    if tenant is None:
-        raise Misconfigured("BULKHEAD_API_KEY is not a known key; check it against the server's key map")
-    return tenant
-
-
 def serve(args: argparse.Namespace) -> None:
     """Serve MCP over stdio for the tenant of `BULKHEAD_API_KEY`, or over HTTP for every key."""
-    settings, directory = _load()
-    configure_logging(settings.log_level)
     # Plain `bulkhead` parses no serve options: it serves stdio.
-    if getattr(args, "transport", "stdio") == "http":
+    stdio = getattr(args, "transport", "stdio") == "stdio"
+    try:
+        settings, directory = _load()
+    except BulkheadError as error:
+        if stdio:
+            # An agent host shows what its client reports, not stderr: tell the client too.
+            from mcp_server.server.stdio import refuse_session
+
+            anyio.run(refuse_session, error)
+        raise
+    configure_logging(settings.log_level)
+    if not stdio:
         serve_http(
             settings, directory, host=args.host or settings.host, port=settings.port if args.port is None else args.port
         )
         return
 
-    tenant = stdio_tenant(settings, directory)
-    # Imported only now, so that a wrong key is refused before the MCP machinery loads.
     from mcp_server.server.stdio import serve_stdio
 
-    logger.info("serving stdio for tenant %s", tenant.label)
-    anyio.run(serve_stdio, settings, directory, tenant)
+    anyio.run(serve_stdio, settings, directory)
 
 
 def serve_http(settings: Settings, directory: TenantDirectory, *, host: str, port: int) -> None:
@@ -172,7 +166,8 @@ def reembed(args: argparse.Namespace) -> None:
                 except BulkheadError as exc:
                     raise type(exc)(f"schema {schema}: {exc.message}", detail=exc.detail) from None
                 print(
-                    f"schema {schema}: {count} memories embedded by {embedder.name} ({embedder.dimension} dimensions)",
+                    f"schema {schema}: {count} {'memory' if count == 1 else 'memories'} embedded by "
+                    f"{embedder.name} ({embedder.dimension} dimensions)",
                     file=sys.stderr,
                 )
 
@@ -213,17 +208,54 @@ def smoke(args: argparse.Namespace) -> None:
     anyio.run(run_smoke)
 
 
+HELP_WIDTH = 88
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str, details: str, examples: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose help says what it does in a sentence, then more, then examples."""
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=textwrap.fill(f"{summary[0].upper()}{summary[1:]}. {details}", HELP_WIDTH),
+        epilog=f"examples:\n{examples}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for `bulkhead`."""
     parser = argparse.ArgumentParser(
         prog="bulkhead",
-        description="Bulkhead: tenant-isolated long-term memory for AI agents over MCP. "
-        "Settings come from BULKHEAD_* environment variables (see .env.example).",
+        description=textwrap.fill(
+            "Bulkhead: tenant-isolated long-term memory for AI agents over MCP (Model Context Protocol), kept "
+            "in PostgreSQL. Settings come from BULKHEAD_* environment variables (see .env.example); without "
+            "BULKHEAD_DATABASE_URL an embedded PostgreSQL is used. With no command, serves MCP on stdio.",
+            HELP_WIDTH,
+        ),
+        epilog="examples:\n"
+        "  bulkhead smoke                 # try it: retain, recall, reflect and forget once\n"
+        "  bulkhead serve --help          # how an agent host runs it\n"
+        "  bulkhead serve --transport http --port 8000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"bulkhead {__version__}")
-    commands = parser.add_subparsers(dest="command")
+    commands = parser.add_subparsers(dest="command", title="commands")
 
-    serve_parser = commands.add_parser("serve", help="serve MCP (the default command)")
+    serve_parser = _command(
+        commands,
+        "serve",
+        "serve MCP over stdio (the default) or HTTP",
+        "Over stdio, an agent host starts this command itself and speaks MCP on its stdin and stdout "
+        "(logs go to stderr); run by hand on a terminal it just waits for a client, so use `bulkhead smoke` "
+        "to try it. With a key map (BULKHEAD_TENANT_KEY_MAP or BULKHEAD_TENANT_KEY_FILE), the stdio session "
+        "serves the tenant of BULKHEAD_API_KEY; without one, schema BULKHEAD_DEFAULT_SCHEMA. It stops at the "
+        "end of stdin or on Ctrl-C, SIGTERM or SIGHUP. Over HTTP, each request's bearer key picks its tenant.",
+        "  bulkhead serve                                   # stdio, for an agent host's config\n"
+        "  BULKHEAD_API_KEY=... bulkhead serve              # stdio for the tenant of that key\n"
+        "  bulkhead serve --transport http --host 127.0.0.1 --port 8000",
+    )
     serve_parser.add_argument(
         "--transport",
         choices=["stdio", "http"],
@@ -234,23 +266,40 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--port", type=int, help="HTTP port; 0 picks a free one (default: BULKHEAD_PORT, 8000)")
     serve_parser.set_defaults(handler=serve)
 
-    ui_parser = commands.add_parser(
+    ui_parser = _command(
+        commands,
         "ui",
-        help="the dashboard alone on 127.0.0.1, auth off, for the default schema",
-        description="Serves the dashboard at http://127.0.0.1:PORT/ui/ for one person on this machine: "
-        "no sign-in, the default schema (BULKHEAD_DEFAULT_SCHEMA), no MCP routes.",
+        "serve the dashboard alone on 127.0.0.1, auth off, for the default schema",
+        "The dashboard at http://127.0.0.1:PORT/ui/ for one person on this machine: no sign-in, the default "
+        "schema (BULKHEAD_DEFAULT_SCHEMA), no MCP routes. Ctrl-C stops it.",
+        "  bulkhead ui                        # http://127.0.0.1:8000/ui/\n"
+        "  bulkhead ui --port 0               # a free port, printed on stderr",
     )
     ui_parser.add_argument("--port", type=int, help="port; 0 picks a free one (default: BULKHEAD_PORT, 8000)")
     ui_parser.set_defaults(handler=ui)
 
-    migrate_parser = commands.add_parser("migrate", help="apply database migrations now")
+    migrate_parser = _command(
+        commands,
+        "migrate",
+        "apply pending database migrations now",
+        "Each schema is otherwise migrated on its first use; this does it ahead of time, under the same lock, "
+        "so running it while servers run is safe.",
+        "  bulkhead migrate --all             # the default schema and every schema in the key map and file\n"
+        "  bulkhead migrate --schema acme     # one schema",
+    )
     which = migrate_parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="the default schema and every tenant schema")
     which.add_argument("--schema", help="one schema by name")
     migrate_parser.set_defaults(handler=migrate)
 
-    reembed_parser = commands.add_parser(
-        "reembed", help="recompute every memory's vector with the configured embedder (BULKHEAD_EMBEDDER)"
+    reembed_parser = _command(
+        commands,
+        "reembed",
+        "recompute every memory's vector with the configured embedder (BULKHEAD_EMBEDDER)",
+        "Needed after changing the embedder to one whose vectors have another size; recall keeps finding "
+        "memories by their words meanwhile, and an interrupted run is finished by running it again. "
+        "A progress bar goes to stderr.",
+        "  bulkhead reembed --schema acme\n  BULKHEAD_EMBEDDER=openai BULKHEAD_EMBEDDING_URL=... bulkhead reembed --all",
     )
     which = reembed_parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="the default schema and every tenant schema")
@@ -258,17 +307,34 @@ def build_parser() -> argparse.ArgumentParser:
     reembed_parser.add_argument("--batch-size", type=int, default=256, help="memories per batch (default 256)")
     reembed_parser.set_defaults(handler=reembed)
 
-    keys_parser = commands.add_parser("keys", help="work with API keys")
-    keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
-    hash_parser = keys_commands.add_parser(
+    keys_parser = _command(
+        commands,
+        "keys",
+        "work with API keys",
+        "A key map or key file may hold a key's sha256: form instead of the key itself.",
+        "  bulkhead keys hash < acme.key      # prints sha256:<64 hex digits>",
+    )
+    keys_commands = keys_parser.add_subparsers(dest="keys_command", title="commands")
+    keys_parser.set_defaults(handler=lambda _: keys_parser.print_help())
+    hash_parser = _command(
+        keys_commands,
         "hash",
-        help="print the sha256: form of a key for the key map or key file",
-        description="Reads the key from standard input (prompting without echo on a terminal), so it "
-        "never appears in the command line or the shell history, and prints its sha256: form.",
+        "print the sha256: form of a key, for the key map or key file",
+        "Reads the key from standard input (prompting without echo on a terminal), so it never appears in "
+        "the command line or the shell history.",
+        "  bulkhead keys hash < acme.key\n  bulkhead keys hash                 # prompts for the key",
     )
     hash_parser.set_defaults(handler=keys_hash)
 
-    smoke_parser = commands.add_parser("smoke", help="retain, recall and reflect once, to see it work")
+    smoke_parser = _command(
+        commands,
+        "smoke",
+        "check that everything works: retain, recall, reflect and forget once through a real MCP session",
+        "Starts `bulkhead serve` over stdio with the current settings and drives it as an agent host would, "
+        "printing each step, in a bank of its own that it deletes at the end. Exits 0 when all went well, "
+        "else prints one line saying why.",
+        "  bulkhead smoke\n  BULKHEAD_DATABASE_URL=postgresql://bulkhead@db.internal/bulkhead bulkhead smoke",
+    )
     smoke_parser.set_defaults(handler=smoke)
     return parser
 

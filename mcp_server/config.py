@@ -72,6 +72,20 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        url = value.get_secret_value().strip()
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        if scheme not in ("postgresql", "postgres"):
+            shown = f"{scheme}://" if scheme.isalnum() else "no scheme"
+            raise ValueError(
+                f"must be a postgresql:// URL (this one has {shown}); unset it to use the embedded PostgreSQL"
+            )
+        return SecretStr(url)
+
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str | None) -> str | None:

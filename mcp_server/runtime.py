@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from mcp_server.config import Settings
-from mcp_server.db.pool import create_pool
+from mcp_server.db.pool import create_pool, release_database
 from mcp_server.embedding import Embedder, build_embedder
 from mcp_server.errors import Misconfigured
 from mcp_server.llm import EndpointSynthesiser, build_synthesiser
@@ -91,3 +91,4 @@ async def open_runtime(settings: Settings, directory: TenantDirectory) -> AsyncI
         if embedder is not None:
             await embedder.aclose()
         await pool.close()
+        await release_database(settings)

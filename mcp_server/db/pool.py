@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeAlias
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from mcp_server.config import Settings
-from mcp_server.db.embedded import start_embedded
-from mcp_server.errors import Unavailable
+from mcp_server.db.embedded import start_embedded, stop_embedded
+from mcp_server.errors import BulkheadError, Misconfigured, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,75 @@ async def database_url(settings: Settings) -> str:
     return await start_embedded(settings.data_dir)
 
 
+async def release_database(settings: Settings) -> None:
+    """Let go of the embedded PostgreSQL, if this process used it (the last one out stops it)."""
+    if settings.database_url is None:
+        await stop_embedded(settings.data_dir)
+
+
+USE_EMBEDDED = "or unset BULKHEAD_DATABASE_URL to use the embedded PostgreSQL"
+
+
+def connect_failure(url: str, exc: BaseException) -> BulkheadError:
+    """One line for a pool that could not open: what went wrong with which setting, and what to do.
+
+    Names the host, port, user and database of the URL, never its password.
+    """
+    try:
+        parts = urlsplit(url)
+        # A Unix socket is named by a `host` parameter, not in the authority.
+        socket_dir = parse_qs(parts.query).get("host", [""])[0]
+        host = parts.hostname or socket_dir or "localhost"
+        port, user = str(parts.port or 5432), parts.username or "?"
+        database = parts.path.lstrip("/") or user
+    except ValueError:
+        host = port = user = database = "?"
+    if host == "?":
+        return Misconfigured(
+            "BULKHEAD_DATABASE_URL cannot be read as a URL (is its port a number from 1 to 65535?); write it as "
+            f"postgresql://USER:PASSWORD@HOST:PORT/DATABASE, {USE_EMBEDDED}"
+        )
+    where = f"PostgreSQL at {host}:{port}"
+    if isinstance(exc, socket.gaierror):
+        if exc.errno == socket.EAI_AGAIN:
+            return Unavailable(
+                f"cannot connect to {where}: looking up {host} failed for now; retry, fix BULKHEAD_DATABASE_URL, "
+                f"{USE_EMBEDDED}"
+            )
+        return Misconfigured(
+            f"cannot connect to {where}: no host is called {host}; fix the host in BULKHEAD_DATABASE_URL, "
+            f"{USE_EMBEDDED}"
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return Unavailable(
+            f"cannot connect to {where}: the connection was refused; start PostgreSQL there, fix "
+            f"BULKHEAD_DATABASE_URL, {USE_EMBEDDED}"
+        )
+    if isinstance(exc, (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError)):
+        return Misconfigured(
+            f"cannot connect to {where}: it refused the login of user {user!r} ({type(exc).__name__}); fix the "
+            f"user or password in BULKHEAD_DATABASE_URL, {USE_EMBEDDED}"
+        )
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return Misconfigured(
+            f"cannot connect to {where}: it has no database {database!r}; create it, fix BULKHEAD_DATABASE_URL, "
+            f"{USE_EMBEDDED}"
+        )
+    if isinstance(exc, OSError | TimeoutError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or type(exc).__name__
+        return Unavailable(f"cannot connect to {where}: {reason}; check BULKHEAD_DATABASE_URL, {USE_EMBEDDED}")
+    if isinstance(exc, asyncpg.PostgresError):
+        return Misconfigured(
+            f"cannot connect to {where}: PostgreSQL refused with {type(exc).__name__}; check BULKHEAD_DATABASE_URL, "
+            f"{USE_EMBEDDED}"
+        )
+    # What is left is the driver refusing the URL itself (a bad port, an unknown option).
+    return Misconfigured(
+        f"BULKHEAD_DATABASE_URL cannot be used ({type(exc).__name__}); write it as "
+        f"postgresql://USER:PASSWORD@HOST:PORT/DATABASE, {USE_EMBEDDED}"
+    )
+
+
 ConnectionHook = Callable[[asyncpg.Connection], Awaitable[None]]
 
 # pgvector's HNSW search settings. ef_search bounds how many neighbours one index scan can
@@ -68,7 +139,14 @@ async def create_pool(settings: Settings, *, on_connect: ConnectionHook | None =
     `on_connect` runs on each new connection after the built-in codecs are set.
     """
     url = await database_url(settings)
+    try:
+        return await _open_pool(settings, url, on_connect)
+    except BaseException:
+        await release_database(settings)
+        raise
 
+
+async def _open_pool(settings: Settings, url: str, on_connect: ConnectionHook | None) -> asyncpg.Pool:
     async def init(conn: asyncpg.Connection) -> None:
         await _init_connection(conn)
         if on_connect is not None:
@@ -88,7 +166,7 @@ async def create_pool(settings: Settings, *, on_connect: ConnectionHook | None =
                 **VECTOR_SEARCH_SETTINGS,
             },
         )
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise Unavailable(f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}") from exc
+    except (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise connect_failure(url, exc) from exc
     assert pool is not None
     return pool

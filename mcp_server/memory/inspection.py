@@ -165,7 +165,7 @@ async def forget_bank(store: TenantStore, bank: str) -> int:
     """Delete a whole bank: its documents and memories, in one transaction."""
     name = path_bank(bank)
     try:
-        return await browse.drop_bank(store, name)
+        return await store.forget_bank(name)
     except UnknownBank:
         raise bank_not_found(name) from None
 

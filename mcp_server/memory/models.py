@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 
 class RetainResult(BaseModel):
@@ -13,6 +13,11 @@ class RetainResult(BaseModel):
     bank: str
     document_id: str
     memory_ids: list[str] = Field(description="Ids of the memories the content was stored as, in order.")
+    already_stored: bool = Field(
+        default=False,
+        description="True when the bank already held this exact memory: nothing new was stored, and "
+        "document_id and memory_ids are the existing ones.",
+    )
 
 
 class RecalledMemory(BaseModel):
@@ -35,6 +40,20 @@ class RecallResult(BaseModel):
     bank: str
     memories: list[RecalledMemory]
     truncated: bool = Field(description="True when more matches existed than max_results or max_tokens allowed.")
+    # Not published: whether the bank exists shapes only the readable text.
+    _bank_exists: bool = PrivateAttr(default=True)
+
+    @classmethod
+    def of_missing_bank(cls, bank: str) -> RecallResult:
+        """The result for a bank that does not exist: no memories, like an empty bank."""
+        result = cls(bank=bank, memories=[], truncated=False)
+        result._bank_exists = False
+        return result
+
+    @property
+    def bank_exists(self) -> bool:
+        """False when the bank has never been created (or was forgotten whole)."""
+        return self._bank_exists
 
 
 class ReflectResult(BaseModel):

@@ -37,11 +37,6 @@ from mcp_server.store import NewDocument, SearchRequest, StoredMemory, TenantSto
 T = TypeVar("T")
 
 
-def bank_not_found(bank: str) -> NotFound:
-    """The bank does not exist for this tenant; reads the same whoever else may have one."""
-    return NotFound(f"bank {bank!r} does not exist; call list_banks to see your banks (retain creates a bank).")
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -75,11 +70,14 @@ async def retain(
 ) -> RetainResult:
     """Store `content` as one document of memories, replacing that document if it exists.
 
-    The chunks are embedded (in one batch) before the transaction opens, so no connection waits
-    on the model; if embedding fails, nothing is stored.
+    A memory identical in every field to one the bank holds (in the document named, or in any
+    document when none is named) is not stored again: the result names the existing one. The
+    chunks are embedded (in one batch) before the transaction opens, so no connection waits on
+    the model; if embedding fails, nothing is stored.
     """
+    given_id = check.document_id(document_id)
     document = NewDocument(
-        document_id=check.document_id(document_id) or str(uuid.uuid4()),
+        document_id=given_id or str(uuid.uuid4()),
         chunks=chunk_text(check.content(content, max_content_bytes)),
         context=check.context(context),
         tags=check.tags(tags),
@@ -87,11 +85,24 @@ async def retain(
         occurred_at=check.timestamp(occurred_at, "occurred_at"),
     )
     bank = check.bank(bank)
+    existing = await store.find_identical(bank, document, same_id=given_id is not None)
+    if existing is not None:
+        return RetainResult(
+            bank=bank,
+            document_id=existing.document_id,
+            memory_ids=[str(i) for i in existing.memory_ids],
+            already_stored=True,
+        )
     vectors = None
     if embedder is not None and store.has_vectors:
         vectors = await embedder.embed_documents(document.chunks)
     ids = await store.retain(bank, document, vectors)
     return RetainResult(bank=bank, document_id=document.document_id, memory_ids=[str(i) for i in ids])
+
+
+def bank_not_found(bank: str) -> NotFound:
+    """The bank does not exist for this tenant; reads the same whoever else may have one."""
+    return NotFound(f"bank {bank!r} does not exist; call list_banks to see your banks (retain creates a bank).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +182,7 @@ async def recall_ranked(
         if vector is not None:
             # An embedder that fails says more than a missing bank (and the operator must hear it).
             await vector
-        raise bank_not_found(request.bank) from None
+        raise
     ranked = fuse(candidates, text, time_hints(text))
     kept, truncated = cut_to_budget(
         ranked, max_results=max_results, max_tokens=max_tokens, size=lambda r: count_tokens(r.candidate.memory.text)
@@ -192,17 +203,22 @@ async def recall(
     embedder: Embedder | None = None,
 ) -> RecallResult:
     """The memories that best match `query` by words and by meaning, cut to `max_results` and `max_tokens`."""
-    found = await recall_ranked(
-        store,
-        query=query,
-        bank=bank,
-        max_results=max_results,
-        max_tokens=max_tokens,
-        tags=tags,
-        since=since,
-        until=until,
-        embedder=embedder,
-    )
+    try:
+        found = await recall_ranked(
+            store,
+            query=query,
+            bank=bank,
+            max_results=max_results,
+            max_tokens=max_tokens,
+            tags=tags,
+            since=since,
+            until=until,
+            embedder=embedder,
+        )
+    except UnknownBank:
+        # Banks are rows of this tenant's schema: a name used by another tenant, or by nobody,
+        # is simply a bank with no memories yet here.
+        return RecallResult.of_missing_bank(check.bank(bank))
     return RecallResult(
         bank=found.bank,
         memories=[_recalled(r.candidate.memory, r.score) for r in found.ranked],
@@ -216,22 +232,26 @@ async def forget(
     bank: str,
     memory_ids: Sequence[str] | None,
     document_id: str | None,
+    whole_bank: bool = False,
 ) -> ForgetResult:
-    """Delete memories by id, or a whole document, from one bank."""
+    """Delete memories by id, a whole document, or the whole bank; an unknown bank deletes nothing."""
     bank = check.bank(bank)
     ids = check.memory_ids(memory_ids)
     document = check.document_id(document_id)
-    if not ids and document is None:
-        raise InvalidInput("pass memory_ids or document_id to say what to forget.")
-    if ids and document is not None:
-        raise InvalidInput("pass either memory_ids or document_id, not both.")
+    chosen = sum((bool(ids), document is not None, whole_bank))
+    if chosen == 0:
+        raise InvalidInput("pass memory_ids, document_id or whole_bank=true to say what to forget.")
+    if chosen > 1:
+        raise InvalidInput("pass only one of memory_ids, document_id and whole_bank.")
     try:
-        if document is not None:
+        if whole_bank:
+            deleted = await store.forget_bank(bank)
+        elif document is not None:
             deleted = await store.forget_document(bank, document)
         else:
             deleted = await store.forget_memories(bank, ids)
     except UnknownBank:
-        raise bank_not_found(bank) from None
+        deleted = 0
     return ForgetResult(deleted=deleted)
 
 

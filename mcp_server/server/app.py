@@ -10,6 +10,8 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import ServerMiddleware
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.request_state import RequestStateSecurity
+from mcp.shared._stream_protocols import ReadStream, WriteStream
+from mcp.shared.message import SessionMessage
 from mcp_types import CallToolResult, InputRequiredResult
 from mcp_types import Tool as MCPTool
 
@@ -47,6 +49,13 @@ class BulkheadServer(MCPServer[Any]):
             self.binding,
             lambda: super(BulkheadServer, self).call_tool(name, arguments, context),
         )
+
+    async def serve_connection(
+        self, read_stream: ReadStream[SessionMessage | Exception], write_stream: WriteStream[SessionMessage]
+    ) -> None:
+        """Serve one session over a transport's streams until the read side closes."""
+        lowlevel = self._lowlevel_server
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
     async def list_tools(self) -> list[MCPTool]:
         return [

@@ -83,9 +83,9 @@ def shaped(result: BaseModel, text: str) -> CallToolResult:
     )
 
 
-def counted(count: int) -> str:
-    """`1 memory`, `3 memories`."""
-    return f"{count} memory" if count == 1 else f"{count} memories"
+def counted(count: int, one: str = "memory", many: str = "memories") -> str:
+    """`1 memory`, `3 memories`, `0 memories`; `counted(2, "document", "documents")`."""
+    return f"{count} {one if count == 1 else many}"
 
 
 async def retain(
@@ -110,8 +110,10 @@ async def retain(
         max_content_bytes=call.runtime.settings.max_content_bytes,
         embedder=call.runtime.embedder,
     )
-    text = f"Retained {counted(len(result.memory_ids))} in bank {result.bank!r} as document {result.document_id!r}."
-    return shaped(result, text)
+    stored = f"{counted(len(result.memory_ids))} in bank {result.bank!r} as document {result.document_id!r}"
+    if result.already_stored:
+        return shaped(result, f"Already stored: {stored}; nothing new was stored.")
+    return shaped(result, f"Retained {stored}.")
 
 
 async def recall(
@@ -135,6 +137,8 @@ async def recall(
         until=until,
         embedder=call.runtime.embedder,
     )
+    if not result.bank_exists:
+        return shaped(result, f"Bank {result.bank!r} has no memories yet; retain stores some (and creates the bank).")
     if not result.memories:
         return shaped(result, f"No memories in bank {result.bank!r} match this query.")
     lines = [f"{counted(len(result.memories))} from bank {result.bank!r}, best first:"]
@@ -170,9 +174,12 @@ async def forget(
     bank: Bank,
     memory_ids: Annotated[MemoryIds | None, Field(description="Ids of the memories to delete.")] = None,
     document_id: Annotated[DocumentId | None, Field(description="Delete this whole document.")] = None,
+    whole_bank: bool = False,
 ) -> Annotated[CallToolResult, ForgetResult]:
     call = this_call()
-    result = await operations.forget(call.store, bank=bank, memory_ids=memory_ids, document_id=document_id)
+    result = await operations.forget(
+        call.store, bank=bank, memory_ids=memory_ids, document_id=document_id, whole_bank=whole_bank
+    )
     return shaped(result, f"Deleted {counted(result.deleted)} from bank {bank!r}.")
 
 
@@ -181,7 +188,7 @@ async def list_banks() -> Annotated[CallToolResult, ListBanksResult]:
     if not result.banks:
         return shaped(result, "No banks yet; retain something to create one.")
     lines = [
-        f"{b.bank}: {b.memories} memories in {b.documents} documents"
+        f"{b.bank}: {counted(b.memories)} in {counted(b.documents, 'document', 'documents')}"
         + (f", last retained {b.last_retained_at}" if b.last_retained_at else "")
         for b in result.banks
     ]
@@ -194,7 +201,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         title="Retain a memory",
         use="to store facts worth keeping",
         description=(
-            "Store text in long-term memory for later recall. Long content is split into several "
+            "Store text in long-term memory. Long content is split into several "
             "memories. Retaining the same document_id again replaces that document. Creates the bank "
             "if needed."
         ),
@@ -206,7 +213,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         read_only=True,
         idempotent=True,
         description=(
-            "Find the stored memories most relevant to a query, best first, within max_results and "
+            "Find the memories most relevant to a query, best first, within max_results and "
             "max_tokens (a token is 4 bytes of UTF-8). Filter by tags (all must match) and by a "
             "since/until window on occurred_at (else retained_at)."
         ),
@@ -217,8 +224,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         use="for an answer drawn from memory with citations",
         read_only=True,
         description=(
-            "Answer a question from the bank's memories, citing the ids of the memories used; mode "
-            "says how the answer was made."
+            "Answer a question from the bank's memories, citing the memory ids used; mode says how it was made."
         ),
     ),
     ToolSpec(
@@ -227,8 +233,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         use="to delete",
         destructive=True,
         description=(
-            "Permanently delete memories from a bank: memory_ids (from retain or recall), or a whole "
-            "document by document_id."
+            "Permanently delete memory_ids (from retain or recall), a document_id, or the whole bank (whole_bank=true)."
         ),
     ),
     ToolSpec(

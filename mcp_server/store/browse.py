@@ -127,13 +127,3 @@ async def export(store: TenantStore, bank: str, *, batch: int = 1000) -> AsyncIt
         if len(rows) < batch:
             return
         after = rows[-1]["seq"]
-
-
-async def drop_bank(store: TenantStore, bank: str) -> int:
-    """Delete the bank, its documents and its memories in one transaction; returns how many memories went."""
-    sql = store.browse_sql
-    async with store.transaction() as conn:
-        bank_id = await store.bank_id(conn, bank)
-        status = await conn.execute(sql.delete_bank_memories, bank_id)
-        await conn.execute(sql.delete_bank, bank_id)
-    return int(status.rsplit(" ", 1)[-1])

@@ -45,6 +45,14 @@ class NewDocument:
     occurred_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class RetainedDocument:
+    """A document already in a bank: its id and its memories' ids, in order."""
+
+    document_id: str
+    memory_ids: list[uuid.UUID]
+
+
 def as_vectors(vectors: Sequence[Any]) -> list[Vector]:
     """Wrap vectors for a `vector[]` parameter (a bare array would read as a 2-D array)."""
     return [v if isinstance(v, Vector) else Vector(v) for v in vectors]
@@ -167,6 +175,36 @@ class TenantStore:
             status = await conn.execute(sql.delete_document_memories, bank_id, document_id)
             await conn.execute(sql.delete_document, bank_id, document_id)
         return int(status.rsplit(" ", 1)[-1])
+
+    async def find_identical(self, bank: str, document: NewDocument, *, same_id: bool) -> RetainedDocument | None:
+        """The document of the bank holding exactly `document`'s chunks and fields, if one does.
+
+        With `same_id`, only the document of that id counts; else any document of the bank does.
+        """
+        async with self.transaction() as conn:
+            bank_id = await conn.fetchval(self.memory_sql.bank_id, bank)
+            if bank_id is None or not document.chunks:
+                return None
+            row = await conn.fetchrow(
+                self.memory_sql.identical_document,
+                bank_id,
+                document.document_id if same_id else None,
+                list(document.chunks),
+                document.context,
+                list(document.tags),
+                document.metadata,
+                document.occurred_at,
+            )
+        return None if row is None else RetainedDocument(row["document_id"], list(row["ids"]))
+
+    async def forget_bank(self, bank: str) -> int:
+        """Delete the bank with every document and memory in it; returns how many memories went."""
+        sql = self.memory_sql
+        async with self.transaction() as conn:
+            bank_id = await self.bank_id(conn, bank)
+            deleted = await conn.fetchval(sql.delete_bank_memories, bank_id)
+            await conn.execute(sql.delete_bank, bank_id)
+        return int(deleted)
 
     async def list_banks(self) -> list[BankSummary]:
         """Every bank of the tenant, by name."""

@@ -8,6 +8,7 @@ may return, change or reveal B's data, and errors may not tell B's banks from un
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import subprocess
 import sys
@@ -127,8 +128,9 @@ async def test_other_tenants_banks_ids_and_documents_stay_out_of_reach(tenants: 
 
     # B's memory ids and document id, copied into A's calls, touch nothing of B's.
     assert await call(a, "forget", bank="notes", memory_ids=theirs["notes"]["memory_ids"]) == {"deleted": 0}
-    text = await call_error(a, "forget", bank="bravo-private", memory_ids=theirs["private"]["memory_ids"])
-    assert "does not exist" in text
+    forgotten = await call(a, "forget", bank="bravo-private", memory_ids=theirs["private"]["memory_ids"])
+    assert forgotten == {"deleted": 0}
+    assert await call(a, "forget", bank="bravo-private", whole_bank=True) == {"deleted": 0}
     by_id = await call(a, "recall", query=theirs["notes"]["memory_ids"][0], bank="notes")
     assert all("bravo" not in t for t in memory_texts(by_id))
     reflected = await call(a, "reflect", query="What is bravo's launch code and zebra ledger?", bank="notes")
@@ -175,26 +177,33 @@ async def test_bank_names_of_other_tenants_and_schemas_read_like_unknown_names(t
     await seed(b, "bravo")
     before_b = await snapshot(pg_url, tenants.schema_b)
     nowhere = "nowhere-" + secrets.token_hex(4)
-    baseline = {
-        "recall": await call_error(a, "recall", query="zebra", bank=nowhere),
-        "reflect": await call_error(a, "reflect", query="zebra", bank=nowhere),
-        "forget": await call_error(a, "forget", bank=nowhere, document_id="doc-1"),
+    calls = {
+        "recall": lambda bank: ("recall", {"query": "zebra ledger", "bank": bank}),
+        "reflect": lambda bank: ("reflect", {"query": "zebra ledger", "bank": bank}),
+        "forget": lambda bank: ("forget", {"bank": bank, "document_id": "doc-1"}),
+        "forget_bank": lambda bank: ("forget", {"bank": bank, "whole_bank": True}),
     }
-    assert all("does not exist" in text for text in baseline.values())
+
+    async def reading(name: str, bank: str) -> tuple[bool, str]:
+        """Whether the call failed, and all it returned with the bank's name written as NAME."""
+        tool, args = calls[name](bank)
+        result = await a.call_tool(tool, args)
+        seen = json.dumps([result.content[0].text, result.structured_content], ensure_ascii=False)
+        return result.is_error, seen.replace(json.dumps(repr(bank))[1:-1], "NAME").replace(json.dumps(bank), "NAME")
+
+    baseline = {name: await reading(name, nowhere) for name in calls}
+    # A bank nobody created holds no memories yet: no error, nothing found, nothing deleted.
+    assert not any(failed for failed, _ in baseline.values())
     for probe in (p.replace("{b}", tenants.schema_b) for p in BANK_PROBES):
-        for tool, args in (
-            ("recall", {"query": "zebra ledger", "bank": probe}),
-            ("reflect", {"query": "zebra ledger", "bank": probe}),
-            ("forget", {"bank": probe, "document_id": "doc-1"}),
-        ):
-            text = await call_error(a, tool, **args)
-            assert internals_in(text, probe) == [], text
-            assert "zebra" not in text and "bravo private" not in text.lower()
-            if "does not exist" in text:
-                # The same sentence as for a name nobody uses, whoever else may have this bank.
-                assert text.replace(repr(probe), "NAME") == baseline[tool].replace(repr(nowhere), "NAME")
+        for name in calls:
+            failed, seen = await reading(name, probe)
+            assert internals_in(seen, probe) == [], seen
+            assert "zebra" not in seen and "bravo private" not in seen.lower()
+            if not failed:
+                # The same result as for a name nobody uses, whoever else may have this bank.
+                assert seen == baseline[name][1]
             else:
-                assert "bank must be 1-64 characters" in text, text
+                assert "bank must be 1-64 characters" in seen, seen
         # Valid names are banks of A's own, created only by retain and only in A's schema.
         stored = await a.call_tool("retain", {"content": "alpha's note under a strange bank name", "bank": probe})
         if not stored.is_error:
@@ -203,7 +212,7 @@ async def test_bank_names_of_other_tenants_and_schemas_read_like_unknown_names(t
     assert sorted(x["bank"] for x in banks_b["banks"]) == ["bravo-private", "notes"]
     assert await snapshot(pg_url, tenants.schema_b) == before_b
     # Bank names are exact: no case folding or look-alike matching inside A either.
-    assert "does not exist" in await call_error(a, "recall", query="ocelot", bank="NOTES")
+    assert (await call(a, "recall", query="ocelot", bank="NOTES"))["memories"] == []
 
 
 async def test_sql_fragments_in_every_string_argument_are_only_data(tenants: Tenants, pg_url: str) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import asyncpg
 import pytest
-from helpers import call, call_error, server_env, stdio_client, unique
+from helpers import call, server_env, stdio_client, unique
 
 pytestmark = pytest.mark.anyio
 
@@ -50,17 +52,23 @@ async def test_foreign_ids_change_and_reveal_nothing(tenants: dict, pg_url: str)
         assert [m["id"] for m in still["memories"]] == mine["memory_ids"]
 
 
-async def test_unknown_bank_error_reads_the_same_as_another_tenants_bank(tenants: dict) -> None:
+async def test_unknown_bank_reads_the_same_as_another_tenants_bank(tenants: dict) -> None:
     async with stdio_client(tenants["a"]) as a, stdio_client(tenants["b"]) as b:
         await call(a, "retain", content="A's secret plans.", bank="plans")
         for tool, args in (
             ("recall", {"query": "plans"}),
             ("reflect", {"query": "plans"}),
             ("forget", {"document_id": "x"}),
+            ("forget", {"whole_bank": True}),
         ):
-            other = await call_error(b, tool, bank="plans", **args)
-            nowhere = await call_error(b, tool, bank="nowhere-plans", **args)
-            assert other == nowhere.replace("nowhere-plans", "plans")
+            other = await b.call_tool(tool, {"bank": "plans", **args})
+            nowhere = await b.call_tool(tool, {"bank": "nowhere-plans", **args})
+            assert not other.is_error and not nowhere.is_error
+            seen = json.dumps([other.structured_content, other.content[0].text])
+            unused = json.dumps([nowhere.structured_content, nowhere.content[0].text])
+            assert seen == unused.replace("nowhere-plans", "plans")
+            assert "secret" not in seen
+        assert (await call(a, "recall", query="secret plans", bank="plans"))["memories"] != []
 
 
 async def test_auth_off_uses_the_default_schema_only(tenants: dict, pg_url: str) -> None:

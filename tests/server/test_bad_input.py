@@ -51,19 +51,18 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("recall", {"query": "q", "max_results": 1000}, "max_results must be between 1 and 100"),
     ("recall", {"query": "q", "max_tokens": 0}, "max_tokens must be between"),
     ("recall", {"query": "q", "bank": "No Such Bank!"}, "bank must be"),
-    ("recall", {"query": "q", "bank": "unknown"}, "bank 'unknown' does not exist"),
     ("reflect", {"query": ""}, "query is empty"),
-    ("reflect", {"query": "q", "bank": "unknown"}, "bank 'unknown' does not exist"),
     ("reflect", {"query": "q", "max_tokens": -1}, "max_tokens must be between"),
-    ("forget", {"bank": "default"}, "pass memory_ids or document_id"),
-    ("forget", {"bank": "default", "memory_ids": []}, "pass memory_ids or document_id"),
+    ("forget", {"bank": "default"}, "pass memory_ids, document_id or whole_bank=true"),
+    ("forget", {"bank": "default", "memory_ids": []}, "pass memory_ids, document_id or whole_bank=true"),
+    ("forget", {"bank": "default", "whole_bank": False}, "pass memory_ids, document_id or whole_bank=true"),
+    ("forget", {"bank": "default", "document_id": "d", "whole_bank": True}, "pass only one of"),
     ("forget", {"bank": "default", "memory_ids": ["not-a-uuid"]}, "must be UUIDs"),
     ("forget", {"bank": "default", "memory_ids": ["1; DROP TABLE memories"]}, "must be UUIDs"),
-    ("forget", {"bank": "unknown", "document_id": "d"}, "bank 'unknown' does not exist"),
     (
         "forget",
         {"bank": "default", "document_id": "d", "memory_ids": ["3f2b8c1e-5d4a-4b7e-9c0f-1a2b3c4d5e6f"]},
-        "not both",
+        "pass only one of",
     ),
 ]
 
@@ -77,6 +76,10 @@ async def test_bad_input_is_refused_clearly_and_changes_nothing(pg_url: str) -> 
             assert expected in text, (tool, arguments, text)
             assert len(text.splitlines()) == 1, text
             assert not any(marker in text for marker in INTERNAL), text
+        # A bank nobody created holds no memories yet: not an error, and nothing changes.
+        assert (await call(client, "recall", query="q", bank="unknown"))["memories"] == []
+        assert (await call(client, "reflect", query="q", bank="unknown"))["citations"] == []
+        assert await call(client, "forget", bank="unknown", document_id="d") == {"deleted": 0}
         # The server is still up, and what was stored is exactly as it was.
         after = await call(client, "recall", query="lighthouse keeper", max_results=50)
         assert after == before

@@ -47,7 +47,7 @@ async def test_each_tool_call_leaves_one_log_line_without_content_or_key(pg_url:
         async with stdio_client(env, errlog) as client:
             await call(client, "retain", content=f"The diary says {secret_text}.", bank="diary", context=secret_text)
             await call(client, "recall", query=secret_text, bank="diary")
-            await call_error(client, "recall", query=secret_text, bank="elsewhere")
+            await call(client, "recall", query=secret_text, bank="elsewhere")
             await call_error(client, "retain", content=12345, bank="diary")
             await call_error(client, "retain", content=secret_text, bank="bad bank\nforged=line")
             await call(client, "list_banks")
@@ -61,7 +61,7 @@ async def test_each_tool_call_leaves_one_log_line_without_content_or_key(pg_url:
     assert [(c["tool"], c["bank"], c["outcome"]) for c in calls] == [
         ("retain", "diary", "ok"),
         ("recall", "diary", "ok"),
-        ("recall", "elsewhere", "rejected"),
+        ("recall", "elsewhere", "ok"),
         ("retain", "diary", "rejected"),
         ("retain", "-", "rejected"),
         ("list_banks", "-", "ok"),

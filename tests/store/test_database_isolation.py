@@ -120,6 +120,8 @@ async def test_a_store_whose_sql_names_another_schema_is_refused(pool: asyncpg.P
         confused.search(SearchRequest(bank="notes", ranked_query=None)),
         confused.forget_memories("notes", [uuid.uuid4()]),
         confused.forget_document("notes", "doc-1"),
+        confused.find_identical("notes", document("doc-1", "Is B's note here?"), same_id=False),
+        confused.forget_bank("notes"),
         confused.list_banks(),
     ]
     for pending in calls:
@@ -179,6 +181,12 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
             "notes", document("d1", "Kiwis grow on vines.", "Vines need wire.", tags=("a",), when=march)
         )
         second = await store.retain("notes", document("d2", "Wire fences keep goats out.", tags=("a", "b"), when=may))
+        again = await store.find_identical(
+            "notes", document("d9", "Wire fences keep goats out.", tags=("a", "b"), when=may), same_id=False
+        )
+        assert again is not None and (again.document_id, again.memory_ids) == ("d2", second)
+        await store.retain("spare", document("d1", "A bank to delete whole."))
+        assert await store.forget_bank("spare") == 1
         found = await full_text(store, "notes", "wire", tags=["a"])
         assert {m.id for m in found} == {first[1], second[0]}
         windowed = await full_text(store, "notes", "wire", since=may)
@@ -209,7 +217,7 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
         assert [m.id for m in await browse.memories(store, "shelf", kept)] == kept[::-1]
         assert await browse.document_size(store, "shelf", "d4") == 2
         assert [d.memory.id async for d in browse.export(store, "shelf", batch=1)] == kept
-        assert await browse.drop_bank(store, "shelf") == 2
+        assert await store.forget_bank("shelf") == 2
         sessions = SessionStore(pool)
         row = SessionRow(schema=schema, key_binding=b"k" * 32, csrf_secret=b"c" * 32)
         await sessions.create(b"s" * 32, row, idle=timedelta(minutes=1), lifetime=timedelta(hours=1))

@@ -88,8 +88,6 @@ class BrowseSQL(StatementGroup):
         "SELECT " + COLUMNS + ", m.chunk_index FROM {schema}.memories AS m"
         " WHERE m.bank_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3"
     )
-    delete_bank_memories = Template("DELETE FROM {schema}.memories WHERE bank_id = $1")
-    delete_bank = Template("DELETE FROM {schema}.banks WHERE id = $1")
 
     def __init__(self, names: SchemaNames) -> None:
         super().__init__(names)

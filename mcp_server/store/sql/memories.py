@@ -45,6 +45,28 @@ class MemorySQL(StatementGroup):
           )
     """)
     delete_document = Template("DELETE FROM {schema}.documents WHERE bank_id = $1 AND id = $2 RETURNING id")
+    identical_document = Template("""
+        SELECT m.document_id, array_agg(m.id ORDER BY m.chunk_index) AS ids
+        FROM {schema}.memories AS m
+        WHERE m.bank_id = $1
+          AND m.document_id IN (
+              SELECT head.document_id FROM {schema}.memories AS head
+              WHERE head.bank_id = $1 AND head.chunk_index = 0 AND md5(head.text) = md5(($3::text[])[1])
+                AND ($2::text IS NULL OR head.document_id = $2)
+          )
+        GROUP BY m.document_id
+        HAVING array_agg(m.text ORDER BY m.chunk_index) = $3::text[]
+           AND bool_and(m.context IS NOT DISTINCT FROM $4::text)
+           AND bool_and(m.tags = $5::text[])
+           AND bool_and(m.metadata = $6::jsonb)
+           AND bool_and(m.occurred_at IS NOT DISTINCT FROM $7::timestamptz)
+        ORDER BY min(m.seq)
+        LIMIT 1
+    """)
+    delete_bank_memories = Template("""
+        WITH gone AS (DELETE FROM {schema}.memories WHERE bank_id = $1 RETURNING 1) SELECT count(*) FROM gone
+    """)
+    delete_bank = Template("DELETE FROM {schema}.banks WHERE id = $1")
     # The kept counts of each bank, a few rows each (schema/0006_bank_counts.sql): no memory is read.
     list_banks = Template("""
         SELECT b.name,
