@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mcp_server.config import Settings
 from mcp_server.db.pool import create_pool
@@ -42,20 +42,21 @@ class Runtime:
     directory: TenantDirectory
     stores: StoreRegistry
     embedder: Embedder | None = None
-    _matching: set[str] = field(default_factory=set)
 
     async def store_for(self, tenant: Tenant) -> TenantStore:
         """The provisioned store of the tenant's schema, if its vectors fit the embedder.
 
         A schema whose vectors have another dimension is refused each time it is asked for
-        (until it is reembedded, perhaps by another process), never handed out.
+        (until it is reembedded, perhaps by another process), never handed out. A fit, once
+        found, is checked again when a statement meets vectors of another size, which is how
+        this process learns that another one reembedded the schema.
         """
         store = await self.stores.for_schema(tenant.schema)
-        if tenant.schema not in self._matching:
+        if not store.dimension_checked:
             stored = await stored_dimension(store)
             if self.embedder is not None and stored is not None and stored != self.embedder.dimension:
                 raise DimensionMismatch(tenant.schema, stored, self.embedder.dimension, self.embedder.name)
-            self._matching.add(tenant.schema)
+            store.dimension_checked = True
         return store
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from support import full_text, unique
 
+from mcp_server.memory.transfer import Importer, export_schema
 from mcp_server.store import (
     NewDocument,
     Provisioner,
@@ -27,6 +29,8 @@ from mcp_server.store.sql.memories import MemorySQL
 from mcp_server.store.sql.migrations import MigrationSQL
 from mcp_server.store.sql.roles import RoleSQL
 from mcp_server.store.sql.search import SearchSQL
+from mcp_server.store.sql.tenants import TenantSQL
+from mcp_server.store.tenants import drop_schema
 from mcp_server.tenancy import tenant_role_name
 
 pytestmark = pytest.mark.anyio
@@ -222,8 +226,25 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
             "SearchSQL.search_hybrid": store.search_sql.hybrid.text,
             "SearchSQL.search_lexical": store.search_sql.lexical.text,
         }
-        missing = [name for name, text in rendered.items() if compiled.get(name, text) not in succeeded]
-        assert missing == [], f"statements never run (add them to this test): {missing}"
+        # A tenant as a whole: export (with and without vectors), import over itself, drop (last).
+        with_vectors, without = io.StringIO(), io.StringIO()
+        assert await export_schema(store, with_vectors, vectors=True) == 2
+        assert await export_schema(store, without, bank="notes") == 2
+        # asyncpg's query logger does not see statements run through a cursor; these ran, or the
+        # exports above would hold no documents and memories.
+        exported = [json.loads(line) for line in with_vectors.getvalue().splitlines()]
+        assert [r["type"] for r in exported] == ["header", "bank", "document", "memory", "memory"]
+        assert all(len(r["embedding"]) == 8 for r in exported if r["type"] == "memory")
+        assert "embedding" not in without.getvalue()
+        tenant_sql = TenantSQL(SchemaNames(schema, vector_schema=provisioner.vector_schema))
+        succeeded += [tenant_sql.export_documents, tenant_sql.export_memories, tenant_sql.export_memories_embedded]
+        assert await Importer(store, embedder=None, replace=True).run(with_vectors.getvalue().splitlines()) == [
+            ("notes", 2)
+        ]
+        lexical = TenantStore(pool, schema, vector_schema=None)
+        assert await Importer(lexical, embedder=None, replace=True).run(without.getvalue().splitlines()) == [
+            ("notes", 2)
+        ]
         # Every migration file was applied under the same search path.
         applied = await admin.fetch(f'SELECT version FROM "{schema}".schema_migrations ORDER BY version')
         assert provisioner.has_vector
@@ -244,6 +265,10 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
             )
             == 0
         )
+        await drop_schema(pool, schema, protected=["public"])
+        assert await admin.fetchval("SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = $1", schema) == 0
+        missing = [name for name, text in rendered.items() if compiled.get(name, text) not in succeeded]
+        assert missing == [], f"statements never run (add them to this test): {missing}"
     finally:
         await pool.close()
         await admin.close()

@@ -56,23 +56,38 @@ async def database_url(settings: Settings) -> str:
 
 ConnectionHook = Callable[[asyncpg.Connection], Awaitable[None]]
 
-# pgvector's HNSW search settings. ef_search bounds how many neighbours one index scan can
-# return, so it must exceed what recall asks for (100 candidates per leg at most); the
-# iterative scan keeps going when the bank and tag filters discard what the index found first.
-VECTOR_SEARCH_SETTINGS = {"hnsw.ef_search": "100", "hnsw.iterative_scan": "relaxed_order"}
+
+# asyncpg's own default size of its per-connection statement cache.
+ASYNCPG_STATEMENT_CACHE = 100
+
+
+def statement_cache_size(settings: Settings) -> int:
+    """asyncpg's prepared-statement cache, off behind a transaction pooler.
+
+    asyncpg names and caches a prepared statement per connection; a transaction-mode pooler
+    (PgBouncer before 1.21, or without `max_prepared_statements`) hands each transaction any
+    server connection, where that name is unknown or means another statement. With the cache
+    off, asyncpg prepares every statement unnamed, inside the transaction that runs it.
+    """
+    return 0 if settings.database_pooler == "transaction" else ASYNCPG_STATEMENT_CACHE
 
 
 async def create_pool(settings: Settings, *, on_connect: ConnectionHook | None = None) -> asyncpg.Pool:
-    """Open the pool. Statements are schema-qualified, so the search path is left empty.
+    """Open the pool. Nothing is set per connection: behind a transaction pooler a connection
+    is not ours between transactions, so every setting a statement relies on (the empty search
+    path, JIT off, pgvector's search parameters) is set with `SET LOCAL` by the transaction
+    that needs it (`store.sql.catalog.TRANSACTION_SETTINGS`).
 
-    `on_connect` runs on each new connection after the built-in codecs are set.
+    `on_connect` runs on each new connection after the built-in codecs are set, in a
+    transaction of its own, so that a pooler keeps its statements on one server connection.
     """
     url = await database_url(settings)
 
     async def init(conn: asyncpg.Connection) -> None:
-        await _init_connection(conn)
-        if on_connect is not None:
-            await on_connect(conn)
+        async with conn.transaction():
+            await _init_connection(conn)
+            if on_connect is not None:
+                await on_connect(conn)
 
     try:
         pool = await asyncpg.create_pool(
@@ -80,13 +95,7 @@ async def create_pool(settings: Settings, *, on_connect: ConnectionHook | None =
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
             init=init,
-            # No statement may lean on an unqualified name; JIT only slows short queries.
-            server_settings={
-                "search_path": "",
-                "jit": "off",
-                "application_name": "bulkhead",
-                **VECTOR_SEARCH_SETTINGS,
-            },
+            statement_cache_size=statement_cache_size(settings),
         )
     except (OSError, asyncpg.PostgresError) as exc:
         raise Unavailable(f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}") from exc

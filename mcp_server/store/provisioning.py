@@ -57,6 +57,7 @@ class Provisioner:
 
     async def _bootstrap(self) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(sql.TRANSACTION_SETTINGS)
             await conn.execute(sql.ADVISORY_XACT_LOCK, "bulkhead:bootstrap")
             self.vector_schema = await conn.fetchval(sql.VECTOR_SCHEMA)
             if self.vector_schema is None and await conn.fetchval(sql.VECTOR_AVAILABLE):
@@ -88,12 +89,17 @@ class Provisioner:
                     await self._apply(schema, roles, migrations, migration)
             self._ready.add(schema)
 
+    def forget(self, schema: str) -> None:
+        """Treat `schema` as never provisioned by this process (it was dropped elsewhere)."""
+        self._ready.discard(schema)
+
     def _can_apply(self, migration: Migration) -> bool:
         missing = migration.requires - ({"vector"} if self.has_vector else set())
         return not missing
 
     async def _applied_versions(self, schema: str, roles: RoleSQL, migrations: MigrationSQL) -> set[int]:
         async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(sql.TRANSACTION_SETTINGS)
             await conn.execute(sql.ADVISORY_XACT_LOCK, f"bulkhead:schema:{schema}")
             await prepare_tenant_schema(conn, schema, roles)
             await conn.execute(roles.set_role)
@@ -108,6 +114,7 @@ class Provisioner:
             embedding_dim=int(self.embedding_dim),
         )
         async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(sql.TRANSACTION_SETTINGS)
             await conn.execute(sql.ADVISORY_XACT_LOCK, f"bulkhead:schema:{schema}")
             # Another process may have applied it while we waited for the lock.
             if migration.version in {r["version"] for r in await conn.fetch(migrations.applied_versions)}:

@@ -21,6 +21,11 @@ class StoreRegistry:
         store = self._stores.get(schema)
         if store is None:
             await self.provisioner.provision(schema)
-            store = TenantStore(self.pool, schema, vector_schema=self.provisioner.vector_schema)
+            store = TenantStore(self.pool, schema, vector_schema=self.provisioner.vector_schema, on_missing=self.forget)
             store = self._stores.setdefault(schema, store)
         return store
+
+    def forget(self, schema: str) -> None:
+        """Drop what this process knows of `schema` (it was dropped elsewhere): the next use provisions it."""
+        self._stores.pop(schema, None)
+        self.provisioner.forget(schema)
