@@ -7,9 +7,9 @@ closed when it ends. Knows nothing of MCP: the server, the CLI and the benches a
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mcp_server.config import Settings
 from mcp_server.db.pool import create_pool
@@ -36,12 +36,23 @@ class DimensionMismatch(Misconfigured):
 
 @dataclass
 class Runtime:
-    """What every request may use. `embedder` is None when recall is lexical-only."""
+    """What every request may use. `embedder` is None when recall is lexical-only.
+
+    `call_observers` are told of every tool call: (tenant label, tool, outcome, seconds).
+    """
 
     settings: Settings
     directory: TenantDirectory
     stores: StoreRegistry
     embedder: Embedder | None = None
+    call_observers: list[Callable[[str, str, str, float], None]] = field(default_factory=list)
+
+    async def check_ready(self) -> None:
+        """Raise a `BulkheadError` unless the database answers and the schema served without
+        auth (if any) has every migration; a tenant schema is migrated on its first call."""
+        await self.stores.provisioner.check()
+        if not self.directory.auth_enabled:
+            await self.stores.for_schema(self.directory.default.schema)
 
     async def store_for(self, tenant: Tenant) -> TenantStore:
         """The provisioned store of the tenant's schema, if its vectors fit the embedder.

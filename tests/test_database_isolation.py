@@ -29,7 +29,6 @@ from mcp_server.store.sql.memories import MemorySQL
 from mcp_server.store.sql.migrations import MigrationSQL
 from mcp_server.store.sql.roles import RoleSQL
 from mcp_server.store.sql.search import SearchSQL
-from mcp_server.store.sql.tenants import TenantSQL
 from mcp_server.store.tenants import drop_schema
 from mcp_server.tenancy import tenant_role_name
 
@@ -230,14 +229,10 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
         with_vectors, without = io.StringIO(), io.StringIO()
         assert await export_schema(store, with_vectors, vectors=True) == 2
         assert await export_schema(store, without, bank="notes") == 2
-        # asyncpg's query logger does not see statements run through a cursor; these ran, or the
-        # exports above would hold no documents and memories.
         exported = [json.loads(line) for line in with_vectors.getvalue().splitlines()]
         assert [r["type"] for r in exported] == ["header", "bank", "document", "memory", "memory"]
         assert all(len(r["embedding"]) == 8 for r in exported if r["type"] == "memory")
         assert "embedding" not in without.getvalue()
-        tenant_sql = TenantSQL(SchemaNames(schema, vector_schema=provisioner.vector_schema))
-        succeeded += [tenant_sql.export_documents, tenant_sql.export_memories, tenant_sql.export_memories_embedded]
         assert await Importer(store, embedder=None, replace=True).run(with_vectors.getvalue().splitlines()) == [
             ("notes", 2)
         ]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TypeAlias
 
 import asyncpg
@@ -41,6 +41,26 @@ def connection_failures_as_unavailable() -> Iterator[None]:
     except CONNECTION_FAILURES as exc:
         logger.warning("database unavailable: %s", type(exc).__name__, exc_info=True)
         raise Unavailable(DATABASE_UNAVAILABLE) from exc
+
+
+class Waiting:
+    """How many callers are waiting for a connection of a pool right now (for `/metrics`)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @asynccontextmanager
+    async def acquire(self, pool: asyncpg.Pool) -> AsyncIterator[Connection]:
+        """`pool.acquire()`, counted while it waits."""
+        self.count += 1
+        try:
+            conn = await pool.acquire()
+        finally:
+            self.count -= 1
+        try:
+            yield conn
+        finally:
+            await pool.release(conn)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -89,6 +89,13 @@ class Provisioner:
                     await self._apply(schema, roles, migrations, migration)
             self._ready.add(schema)
 
+    async def check(self) -> None:
+        """Raise `Unavailable` unless the database answers now (`bootstrap` must have run)."""
+        with connection_failures_as_unavailable():
+            async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+                await conn.execute(sql.TRANSACTION_SETTINGS)
+                await conn.fetchval(sql.PING)
+
     def forget(self, schema: str) -> None:
         """Treat `schema` as never provisioned by this process (it was dropped elsewhere)."""
         self._ready.discard(schema)

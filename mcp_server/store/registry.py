@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from mcp_server.db.pool import Waiting
 from mcp_server.store.provisioning import Provisioner
 from mcp_server.store.tenant_store import TenantStore
 
@@ -15,6 +16,7 @@ class StoreRegistry:
         self.pool = pool
         self.provisioner = provisioner
         self._stores: dict[str, TenantStore] = {}
+        self.waiting = Waiting()
 
     async def for_schema(self, schema: str) -> TenantStore:
         """The store of `schema`, migrating it first if this process has not yet done so."""

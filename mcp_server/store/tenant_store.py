@@ -12,7 +12,7 @@ from typing import Any, Literal
 import asyncpg
 from pgvector import Vector
 
-from mcp_server.db.pool import Connection, connection_failures_as_unavailable
+from mcp_server.db.pool import Connection, Waiting, connection_failures_as_unavailable
 from mcp_server.errors import NotFound, Unavailable
 from mcp_server.store import search as searching
 from mcp_server.store.search import Candidate, CommonWords, SearchRequest
@@ -85,8 +85,10 @@ class TenantStore:
         *,
         vector_schema: str | None = None,
         on_missing: Callable[[str], None] | None = None,
+        waiting: Waiting | None = None,
     ) -> None:
         self.pool = pool
+        self.waiting = waiting or Waiting()
         self.schema = schema
         self.vector_schema = vector_schema
         self.on_missing = on_missing
@@ -116,7 +118,10 @@ class TenantStore:
         """
         isolation: Literal["repeatable_read"] | None = "repeatable_read" if snapshot else None
         with connection_failures_as_unavailable(), self._changed_elsewhere():
-            async with self.pool.acquire() as conn, conn.transaction(isolation=isolation, readonly=snapshot):
+            async with (
+                self.waiting.acquire(self.pool) as conn,
+                conn.transaction(isolation=isolation, readonly=snapshot),
+            ):
                 try:
                     await conn.execute(self.begin)
                 except asyncpg.InvalidParameterValueError:

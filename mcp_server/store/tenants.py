@@ -1,7 +1,7 @@
 """Tenant schemas as wholes, for operators: list them, read a snapshot out, write banks in, drop one.
 
-Reading streams rows through a server-side cursor inside one read-only, repeatable-read tenant
-transaction, so memory use stays flat however large the schema and every row comes from one
+Reading streams rows through server-side cursors (`DECLARE`/`FETCH`, a batch of rows at a time)
+inside one read-only, repeatable-read tenant transaction, so memory use stays flat however large the schema and every row comes from one
 state. Writing takes one transaction per bank: a bank is imported completely or not at all.
 """
 
@@ -22,9 +22,6 @@ from mcp_server.store.sql import catalog as sql
 from mcp_server.store.sql.tenants import TenantSQL
 from mcp_server.store.tenant_store import CHANGED_ELSEWHERE, BankSummary, TenantStore
 from mcp_server.tenancy import tenant_role_name
-
-# Rows fetched per round trip while streaming an export.
-CURSOR_PREFETCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +81,27 @@ class SchemaReader:
 
     async def documents(self, bank: ExportedBank) -> AsyncIterator[asyncpg.Record]:
         """The bank's documents, by id."""
-        async for row in self.conn.cursor(self.sql.export_documents, bank.id, prefetch=CURSOR_PREFETCH):
+        async for row in self._cursor(
+            self.sql.declare_documents, self.sql.fetch_documents, self.sql.close_documents, bank
+        ):
             yield row
 
     async def memories(self, bank: ExportedBank, *, vectors: bool) -> AsyncIterator[asyncpg.Record]:
         """The bank's memories in retained order; with `vectors`, each with its `embedding` (or None)."""
-        statement = (
-            self.sql.export_memories_embedded if vectors and self.store.has_vectors else self.sql.export_memories
-        )
-        async for row in self.conn.cursor(statement, bank.id, prefetch=CURSOR_PREFETCH):
+        sql = self.sql
+        if vectors and self.store.has_vectors:
+            statements = (sql.declare_memories_embedded, sql.fetch_memories_embedded, sql.close_memories_embedded)
+        else:
+            statements = (sql.declare_memories, sql.fetch_memories, sql.close_memories)
+        async for row in self._cursor(*statements, bank):
             yield row
+
+    async def _cursor(self, declare: str, fetch: str, close: str, bank: ExportedBank) -> AsyncIterator[asyncpg.Record]:
+        await self.conn.execute(declare, bank.id)
+        while rows := await self.conn.fetch(fetch):
+            for row in rows:
+                yield row
+        await self.conn.execute(close)
 
 
 async def read_schema(store: TenantStore, stack: AsyncExitStack) -> SchemaReader:

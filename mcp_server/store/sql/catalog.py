@@ -18,6 +18,7 @@ TRANSACTION_SETTINGS = (
     "SET LOCAL hnsw.ef_search = 100; SET LOCAL hnsw.iterative_scan = relaxed_order"
 )
 
+PING = "SELECT 1"
 ADVISORY_XACT_LOCK = "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))"
 
 VECTOR_SCHEMA = """

@@ -21,18 +21,30 @@ class TenantSQL(StatementGroup):
         WHERE $1::text IS NULL OR b.name = $1::text
         ORDER BY b.name
     """)
-    export_documents = Template(
-        "SELECT d.id, d.retained_at FROM {schema}.documents AS d WHERE d.bank_id = $1 ORDER BY d.id"
-    )
+    # Server-side cursors (declared in the export's transaction, read a batch per FETCH): what
+    # asyncpg's own cursors cannot be behind a transaction pooler, as they prepare named statements.
+    declare_documents = Template("""
+        DECLARE bulkhead_export_documents NO SCROLL CURSOR FOR
+        SELECT d.id, d.retained_at FROM {schema}.documents AS d WHERE d.bank_id = $1 ORDER BY d.id
+    """)
     # In retained order, so that an import gives them the same order (and neighbours) again.
-    export_memories = Template(
-        f"SELECT {MEMORY_COLUMNS} FROM {{schema}}.memories AS m WHERE m.bank_id = $1 ORDER BY m.seq"
-    )
+    declare_memories = Template(f"""
+        DECLARE bulkhead_export_memories NO SCROLL CURSOR FOR
+        SELECT {MEMORY_COLUMNS} FROM {{schema}}.memories AS m WHERE m.bank_id = $1 ORDER BY m.seq
+    """)
     # The vector as real[], which JSON carries as a list of numbers.
-    export_memories_embedded = Template(
-        f"SELECT {MEMORY_COLUMNS}, m.embedding::real[] AS embedding FROM {{schema}}.memories AS m"
-        " WHERE m.bank_id = $1 ORDER BY m.seq"
-    )
+    # A cursor of its own: asyncpg caches what FETCH returns by the statement's text.
+    declare_memories_embedded = Template(f"""
+        DECLARE bulkhead_export_embedded NO SCROLL CURSOR FOR
+        SELECT {MEMORY_COLUMNS}, m.embedding::real[] AS embedding FROM {{schema}}.memories AS m
+        WHERE m.bank_id = $1 ORDER BY m.seq
+    """)
+    fetch_documents = Template("FETCH FORWARD 500 FROM bulkhead_export_documents")
+    fetch_memories = Template("FETCH FORWARD 500 FROM bulkhead_export_memories")
+    fetch_memories_embedded = Template("FETCH FORWARD 500 FROM bulkhead_export_embedded")
+    close_documents = Template("CLOSE bulkhead_export_documents")
+    close_memories = Template("CLOSE bulkhead_export_memories")
+    close_memories_embedded = Template("CLOSE bulkhead_export_embedded")
     bank_memory_count = Template("""
         SELECT count(m.id) FROM {schema}.banks AS b JOIN {schema}.memories AS m ON m.bank_id = b.id
         WHERE b.name = $1
