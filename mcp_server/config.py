@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     max_content_bytes: int = Field(default=MIB, ge=1, le=64 * MIB)
     pool_min_size: int = Field(default=1, ge=0, le=100)
     pool_max_size: int = Field(default=10, ge=1, le=500)
+    pool_max_queries: int = Field(default=10_000, ge=100, le=10_000_000)
     # `transaction`: the database URL points at a transaction-mode pooler such as PgBouncer, so
     # asyncpg's prepared-statement cache is turned off (see `db.pool`).
     database_pooler: Literal["none", "transaction"] = "none"

@@ -93,10 +93,10 @@ def statement_cache_size(settings: Settings) -> int:
 
 
 async def create_pool(settings: Settings, *, on_connect: ConnectionHook | None = None) -> asyncpg.Pool:
-    """Open the pool. Nothing is set per connection: behind a transaction pooler a connection
-    is not ours between transactions, so every setting a statement relies on (the empty search
-    path, JIT off, pgvector's search parameters) is set with `SET LOCAL` by the transaction
-    that needs it (`store.sql.catalog.TRANSACTION_SETTINGS`).
+    """Open the pool. Nothing a statement relies on is set per connection: behind a transaction
+    pooler a connection is not ours between transactions, so the empty search path, JIT off and
+    pgvector's search parameters are set with `SET LOCAL` by each transaction
+    (`store.sql.catalog.TRANSACTION_SETTINGS`). Only `application_name` is given at connect.
 
     `on_connect` runs on each new connection after the built-in codecs are set, in a
     transaction of its own, so that a pooler keeps its statements on one server connection.
@@ -116,6 +116,12 @@ async def create_pool(settings: Settings, *, on_connect: ConnectionHook | None =
             max_size=settings.pool_max_size,
             init=init,
             statement_cache_size=statement_cache_size(settings),
+            # A connection is replaced after this many queries: a backend's catalog caches grow
+            # with every tenant schema it touches, and this bounds them (see docs/scaling.md).
+            max_queries=settings.pool_max_queries,
+            # The one setting PgBouncer itself carries to server connections; it names the
+            # server's connections in pg_stat_activity.
+            server_settings={"application_name": "bulkhead"},
         )
     except (OSError, asyncpg.PostgresError) as exc:
         raise Unavailable(f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}") from exc

@@ -88,6 +88,8 @@ class Provisioner:
                         continue
                     await self._apply(schema, roles, migrations, migration)
             self._ready.add(schema)
+        # Whoever still waits on the lock finds the schema ready; later callers never take it.
+        self._locks.pop(schema, None)
 
     async def check(self) -> None:
         """Raise `Unavailable` unless the database answers now (`bootstrap` must have run)."""

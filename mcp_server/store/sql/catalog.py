@@ -8,13 +8,14 @@ from __future__ import annotations
 from mcp_server.store.sql import EXTENSION_SCHEMA, quote_identifier, render
 
 # What every transaction sets for itself, first thing (a pooler in transaction mode hands each
-# transaction any server connection, so nothing may be set per connection). No statement may
+# transaction any server connection, so nothing may be set per connection; `application_name`
+# is the exception, a startup parameter that PgBouncer itself carries to each server connection). No statement may
 # lean on an unqualified name; JIT only slows short queries; pgvector's ef_search bounds how many
 # neighbours one HNSW scan returns, so it must exceed what recall asks for (100 candidates per
 # leg at most), and the iterative scan keeps going when bank and tag filters discard what the
 # index found first. A custom setting may be set before its extension is loaded.
 TRANSACTION_SETTINGS = (
-    "SET LOCAL search_path = ''; SET LOCAL jit = off; SET LOCAL application_name = 'bulkhead'; "
+    "SET LOCAL search_path = ''; SET LOCAL jit = off; "
     "SET LOCAL hnsw.ef_search = 100; SET LOCAL hnsw.iterative_scan = relaxed_order"
 )
 
