@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     max_content_bytes: int = Field(default=MIB, ge=1, le=64 * MIB)
     pool_min_size: int = Field(default=1, ge=0, le=100)
     pool_max_size: int = Field(default=10, ge=1, le=500)
+    pool_max_queries: int = Field(default=10_000, ge=100, le=10_000_000)
+    # `transaction`: the database URL points at a transaction-mode pooler such as PgBouncer, so
+    # asyncpg's prepared-statement cache is turned off (see `db.pool`).
+    database_pooler: Literal["none", "transaction"] = "none"
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -40,6 +44,10 @@ class Settings(BaseSettings):
     http_stateless: bool = False
     session_idle_timeout: float = Field(default=1800.0, gt=0, le=7 * 24 * 3600)
     shutdown_timeout: float = Field(default=10.0, ge=0, le=600)
+    # /metrics: the bearer key that opens it when auth is on (tenant keys never do), and whether
+    # tool-call series carry a `tenant` label (one series per tenant: mind the cardinality).
+    metrics_key: SecretStr | None = None
+    metrics_tenant_label: bool = False
     # Embeddings (semantic recall). `local` runs all-MiniLM-L6-v2 in-process, `openai` calls an
     # OpenAI-compatible /v1/embeddings endpoint, `none` keeps recall lexical-only.
     embedder: Literal["local", "openai", "none"] = "local"

@@ -8,7 +8,7 @@ closed when it ends. Knows nothing of MCP: the server, the CLI and the benches a
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -39,27 +39,39 @@ class DimensionMismatch(Misconfigured):
 @dataclass
 class Runtime:
     """What every request may use. `embedder` is None when recall is lexical-only; `synthesiser`
-    is None when no model endpoint is configured for reflect."""
+    is None when no model endpoint is configured for reflect.
+
+    `call_observers` are told of every tool call: (tenant label, tool, outcome, seconds).
+    """
 
     settings: Settings
     directory: TenantDirectory
     stores: StoreRegistry
     embedder: Embedder | None = None
     synthesiser: EndpointSynthesiser | None = None
-    _matching: set[str] = field(default_factory=set)
+    call_observers: list[Callable[[str, str, str, float], None]] = field(default_factory=list)
+
+    async def check_ready(self) -> None:
+        """Raise a `BulkheadError` unless the database answers and the schema served without
+        auth (if any) has every migration; a tenant schema is migrated on its first call."""
+        await self.stores.provisioner.check()
+        if not self.directory.auth_enabled:
+            await self.stores.for_schema(self.directory.default.schema)
 
     async def store_for(self, tenant: Tenant) -> TenantStore:
         """The provisioned store of the tenant's schema, if its vectors fit the embedder.
 
         A schema whose vectors have another dimension is refused each time it is asked for
-        (until it is reembedded, perhaps by another process), never handed out.
+        (until it is reembedded, perhaps by another process), never handed out. A fit, once
+        found, is checked again when a statement meets vectors of another size, which is how
+        this process learns that another one reembedded the schema.
         """
         store = await self.stores.for_schema(tenant.schema)
-        if tenant.schema not in self._matching:
+        if not store.dimension_checked:
             stored = await stored_dimension(store)
             if self.embedder is not None and stored is not None and stored != self.embedder.dimension:
                 raise DimensionMismatch(tenant.schema, stored, self.embedder.dimension, self.embedder.name)
-            self._matching.add(tenant.schema)
+            store.dimension_checked = True
         return store
 
 

@@ -9,10 +9,12 @@ import os
 import tempfile
 import warnings
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
 import pytest
+from helpers.pgbouncer import PgBouncer
 
 from mcp_server.config import load_settings
 from mcp_server.db.pool import create_pool
@@ -28,7 +30,26 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    """A real PostgreSQL: `BULKHEAD_DATABASE_URL` when set, else an embedded one for the session."""
+    """A real PostgreSQL: `BULKHEAD_DATABASE_URL` when set, else an embedded one for the session.
+
+    With `BULKHEAD_TEST_POOLER=pgbouncer`, everything reaches it through PgBouncer in transaction
+    mode (and `BULKHEAD_DATABASE_POOLER=transaction` is set for every server the tests start).
+    """
+    with _database() as url:
+        if os.environ.get("BULKHEAD_TEST_POOLER") != "pgbouncer":
+            yield url
+            return
+        bouncer = PgBouncer(url)
+        bouncer.start()
+        os.environ["BULKHEAD_DATABASE_POOLER"] = "transaction"
+        try:
+            yield bouncer.url
+        finally:
+            bouncer.close()
+
+
+@contextmanager
+def _database() -> Iterator[str]:
     configured = os.environ.get("BULKHEAD_DATABASE_URL")
     if configured:
         yield configured

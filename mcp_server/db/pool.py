@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
@@ -43,6 +43,26 @@ def connection_failures_as_unavailable() -> Iterator[None]:
     except CONNECTION_FAILURES as exc:
         logger.warning("database unavailable: %s", type(exc).__name__, exc_info=True)
         raise Unavailable(DATABASE_UNAVAILABLE) from exc
+
+
+class Waiting:
+    """How many callers are waiting for a connection of a pool right now (for `/metrics`)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @asynccontextmanager
+    async def acquire(self, pool: asyncpg.Pool) -> AsyncIterator[Connection]:
+        """`pool.acquire()`, counted while it waits."""
+        self.count += 1
+        try:
+            conn = await pool.acquire()
+        finally:
+            self.count -= 1
+        try:
+            yield conn
+        finally:
+            await pool.release(conn)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -127,16 +147,30 @@ def connect_failure(url: str, exc: BaseException) -> BulkheadError:
 
 ConnectionHook = Callable[[asyncpg.Connection], Awaitable[None]]
 
-# pgvector's HNSW search settings. ef_search bounds how many neighbours one index scan can
-# return, so it must exceed what recall asks for (100 candidates per leg at most); the
-# iterative scan keeps going when the bank and tag filters discard what the index found first.
-VECTOR_SEARCH_SETTINGS = {"hnsw.ef_search": "100", "hnsw.iterative_scan": "relaxed_order"}
+
+# asyncpg's own default size of its per-connection statement cache.
+ASYNCPG_STATEMENT_CACHE = 100
+
+
+def statement_cache_size(settings: Settings) -> int:
+    """asyncpg's prepared-statement cache, off behind a transaction pooler.
+
+    asyncpg names and caches a prepared statement per connection; a transaction-mode pooler
+    (PgBouncer before 1.21, or without `max_prepared_statements`) hands each transaction any
+    server connection, where that name is unknown or means another statement. With the cache
+    off, asyncpg prepares every statement unnamed, inside the transaction that runs it.
+    """
+    return 0 if settings.database_pooler == "transaction" else ASYNCPG_STATEMENT_CACHE
 
 
 async def create_pool(settings: Settings, *, on_connect: ConnectionHook | None = None) -> asyncpg.Pool:
-    """Open the pool. Statements are schema-qualified, so the search path is left empty.
+    """Open the pool. Nothing a statement relies on is set per connection: behind a transaction
+    pooler a connection is not ours between transactions, so the empty search path, JIT off and
+    pgvector's search parameters are set with `SET LOCAL` by each transaction
+    (`store.sql.catalog.TRANSACTION_SETTINGS`). Only `application_name` is given at connect.
 
-    `on_connect` runs on each new connection after the built-in codecs are set.
+    `on_connect` runs on each new connection after the built-in codecs are set, in a
+    transaction of its own, so that a pooler keeps its statements on one server connection.
     """
     url = await database_url(settings)
     try:
@@ -148,9 +182,10 @@ async def create_pool(settings: Settings, *, on_connect: ConnectionHook | None =
 
 async def _open_pool(settings: Settings, url: str, on_connect: ConnectionHook | None) -> asyncpg.Pool:
     async def init(conn: asyncpg.Connection) -> None:
-        await _init_connection(conn)
-        if on_connect is not None:
-            await on_connect(conn)
+        async with conn.transaction():
+            await _init_connection(conn)
+            if on_connect is not None:
+                await on_connect(conn)
 
     try:
         pool = await asyncpg.create_pool(
@@ -158,13 +193,13 @@ async def _open_pool(settings: Settings, url: str, on_connect: ConnectionHook | 
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
             init=init,
-            # No statement may lean on an unqualified name; JIT only slows short queries.
-            server_settings={
-                "search_path": "",
-                "jit": "off",
-                "application_name": "bulkhead",
-                **VECTOR_SEARCH_SETTINGS,
-            },
+            statement_cache_size=statement_cache_size(settings),
+            # A connection is replaced after this many queries: a backend's catalog caches grow
+            # with every tenant schema it touches, and this bounds them (see docs/scaling.md).
+            max_queries=settings.pool_max_queries,
+            # The one setting PgBouncer itself carries to server connections; it names the
+            # server's connections in pg_stat_activity.
+            server_settings={"application_name": "bulkhead"},
         )
     except (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise connect_failure(url, exc) from exc

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,6 +125,13 @@ class LocalEmbedder:
         self._run_lock = anyio.Lock()
         self._pending: list[_Pending] = []
         self._cache = QueryCache()
+        # Told the number of texts of each model run (for `/metrics`).
+        self.on_batch: Callable[[int], None] | None = None
+
+    @property
+    def queued(self) -> int:
+        """Texts waiting for the next model run."""
+        return sum(len(pending.texts) for pending in self._pending)
 
     @property
     def name(self) -> str:
@@ -154,6 +161,8 @@ class LocalEmbedder:
             if not item.done:
                 batch, self._pending = self._pending, []
                 flat = [text for pending in batch for text in pending.texts]
+                if self.on_batch is not None:
+                    self.on_batch(len(flat))
                 try:
                     vectors = await anyio.to_thread.run_sync(self.encode_now, flat)
                     offset = 0

@@ -142,14 +142,17 @@ async def perform(
         raise
     finally:
         bank = arguments.get("bank", default_bank)
+        seconds = time.perf_counter() - started
         logger.info(
             "tool call tenant=%s tool=%s bank=%s outcome=%s duration_ms=%.1f",
             label,
             tool or "unknown",
             bank if tool and isinstance(bank, str) and BANK_NAME.fullmatch(bank) else "-",
             outcome,
-            (time.perf_counter() - started) * 1000,
+            seconds * 1000,
         )
+        for observe in runtime.call_observers:
+            observe(label, tool or "unknown", outcome, seconds)
 
 
 def _public(tool: str, error: BulkheadError) -> ToolError:

@@ -1,4 +1,5 @@
-"""The HTTP transports in one process: streamable HTTP at /mcp, SSE at /sse (+ /messages/), /healthz,
+"""The HTTP transports in one process: streamable HTTP at /mcp, SSE at /sse (+ /messages/),
+/healthz (liveness), /readyz (the database answers, migrations applied), /metrics (Prometheus)
 and the dashboard at /ui/.
 
 Both transports come from the MCP SDK, with its bearer-auth middleware in front when auth is on;
@@ -11,9 +12,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import anyio
 import uvicorn
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from starlette.applications import Starlette
@@ -22,11 +24,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from mcp_server.config import MIB, Settings
+from mcp_server.errors import BulkheadError
 from mcp_server.runtime import Runtime, open_runtime
 from mcp_server.server.app import build_server
 from mcp_server.server.auth import KeyVerifier, auth_settings
 from mcp_server.server.binding import BearerTenant
 from mcp_server.server.lifecycle import STREAMS_CLOSE_TIMEOUT, GracefulServer, InFlightCalls
+from mcp_server.server.metrics import Metrics
 from mcp_server.tenancy import TenantDirectory
 from mcp_server.web.app import MOUNT_PATH, build_dashboard
 
@@ -36,6 +40,10 @@ MCP_PATH = "/mcp"
 SSE_PATH = "/sse"
 MESSAGE_PATH = "/messages/"
 HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
+METRICS_PATH = "/metrics"
+# A readiness probe that waits longer than this for the database calls it not ready.
+READY_TIMEOUT = 5.0
 
 
 def is_loopback(host: str) -> bool:
@@ -64,6 +72,21 @@ async def healthz(_: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+def readiness(runtime: Runtime) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """The `/readyz` route: 200 when the database answers and migrations are applied, else 503."""
+
+    async def readyz(_: Request) -> JSONResponse:
+        try:
+            with anyio.fail_after(READY_TIMEOUT):
+                await runtime.check_ready()
+        except (BulkheadError, TimeoutError) as exc:
+            reason = exc.message if isinstance(exc, BulkheadError) else "the database did not answer in time"
+            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    return readyz
+
+
 def build_http_app(runtime: Runtime, *, host: str, port: int, in_flight: InFlightCalls) -> Starlette:
     """The Starlette app serving both transports over the already-open `runtime`."""
     settings, directory = runtime.settings, runtime.directory
@@ -89,6 +112,15 @@ def build_http_app(runtime: Runtime, *, host: str, port: int, in_flight: InFligh
     # The SSE app repeats the protected-resource metadata route; keep one of each path.
     routes += [route for route in sse.routes if getattr(route, "path", None) not in taken]
     routes.append(Route(HEALTH_PATH, healthz, methods=["GET"]))
+    routes.append(Route(READY_PATH, readiness(runtime), methods=["GET"]))
+    metrics = Metrics(
+        runtime,
+        # The SDK keeps its streamable HTTP sessions in a private map; nothing public counts them.
+        sessions=lambda: len(getattr(server.session_manager, "_server_instances", {})),
+        in_flight=lambda: in_flight.count,
+        protected=directory.auth_enabled or not is_loopback(host),
+    )
+    routes.append(Route(METRICS_PATH, metrics.endpoint, methods=["GET"]))
     # The dashboard reads its session cookie only; the MCP routes read bearer keys only.
     routes.append(Mount(MOUNT_PATH, app=build_dashboard(runtime, host=host, public_url=settings.public_url)))
 

@@ -57,6 +57,7 @@ class Provisioner:
 
     async def _bootstrap(self) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(sql.TRANSACTION_SETTINGS)
             await conn.execute(sql.ADVISORY_XACT_LOCK, "bulkhead:bootstrap")
             self.vector_schema = await conn.fetchval(sql.VECTOR_SCHEMA)
             if self.vector_schema is None and await conn.fetchval(sql.VECTOR_AVAILABLE):
@@ -87,6 +88,19 @@ class Provisioner:
                         continue
                     await self._apply(schema, roles, migrations, migration)
             self._ready.add(schema)
+        # Whoever still waits on the lock finds the schema ready; later callers never take it.
+        self._locks.pop(schema, None)
+
+    async def check(self) -> None:
+        """Raise `Unavailable` unless the database answers now (`bootstrap` must have run)."""
+        with connection_failures_as_unavailable():
+            async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+                await conn.execute(sql.TRANSACTION_SETTINGS)
+                await conn.fetchval(sql.PING)
+
+    def forget(self, schema: str) -> None:
+        """Treat `schema` as never provisioned by this process (it was dropped elsewhere)."""
+        self._ready.discard(schema)
 
     def _can_apply(self, migration: Migration) -> bool:
         missing = migration.requires - ({"vector"} if self.has_vector else set())
@@ -94,6 +108,7 @@ class Provisioner:
 
     async def _applied_versions(self, schema: str, roles: RoleSQL, migrations: MigrationSQL) -> set[int]:
         async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(sql.TRANSACTION_SETTINGS)
             await conn.execute(sql.ADVISORY_XACT_LOCK, f"bulkhead:schema:{schema}")
             await prepare_tenant_schema(conn, schema, roles)
             await conn.execute(roles.set_role)
@@ -108,6 +123,7 @@ class Provisioner:
             embedding_dim=int(self.embedding_dim),
         )
         async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(sql.TRANSACTION_SETTINGS)
             await conn.execute(sql.ADVISORY_XACT_LOCK, f"bulkhead:schema:{schema}")
             # Another process may have applied it while we waited for the lock.
             if migration.version in {r["version"] for r in await conn.fetch(migrations.applied_versions)}:

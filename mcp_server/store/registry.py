@@ -2,25 +2,56 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import asyncpg
 
+from mcp_server.db.pool import Waiting
 from mcp_server.store.provisioning import Provisioner
 from mcp_server.store.tenant_store import TenantStore
 
+# Stores kept for the schemas used most recently. A store holds its schema's rendered statements
+# (tens of KiB); past this many tenants, a returning one gets its store rendered again (and its
+# vector dimension checked again), which costs far less than a call.
+STORES_KEPT = 256
+
 
 class StoreRegistry:
-    """Lazily provisions a schema on its first use in this process and keeps its store."""
+    """Lazily provisions a schema on its first use in this process and keeps its store.
 
-    def __init__(self, pool: asyncpg.Pool, provisioner: Provisioner) -> None:
+    Provisioning is remembered for every schema (a name each); stores only for the
+    `stores_kept` most recently used, so that memory does not grow with the number of tenants.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, provisioner: Provisioner, *, stores_kept: int = STORES_KEPT) -> None:
         self.pool = pool
         self.provisioner = provisioner
-        self._stores: dict[str, TenantStore] = {}
+        self.stores_kept = stores_kept
+        self._stores: OrderedDict[str, TenantStore] = OrderedDict()
+        self.waiting = Waiting()
 
     async def for_schema(self, schema: str) -> TenantStore:
         """The store of `schema`, migrating it first if this process has not yet done so."""
         store = self._stores.get(schema)
+        if store is not None:
+            self._stores.move_to_end(schema)
+            return store
+        await self.provisioner.provision(schema)
+        store = self._stores.get(schema)
         if store is None:
-            await self.provisioner.provision(schema)
-            store = TenantStore(self.pool, schema, vector_schema=self.provisioner.vector_schema)
-            store = self._stores.setdefault(schema, store)
+            store = TenantStore(
+                self.pool,
+                schema,
+                vector_schema=self.provisioner.vector_schema,
+                on_missing=self.forget,
+                waiting=self.waiting,
+            )
+            self._stores[schema] = store
+            while len(self._stores) > self.stores_kept:
+                self._stores.popitem(last=False)
         return store
+
+    def forget(self, schema: str) -> None:
+        """Drop what this process knows of `schema` (it was dropped elsewhere): the next use provisions it."""
+        self._stores.pop(schema, None)
+        self.provisioner.forget(schema)

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 from pgvector import Vector
 
-from mcp_server.db.pool import Connection, connection_failures_as_unavailable
-from mcp_server.errors import NotFound
+from mcp_server.db.pool import Connection, Waiting, connection_failures_as_unavailable
+from mcp_server.errors import NotFound, Unavailable
 from mcp_server.store import search as searching
 from mcp_server.store.search import Candidate, CommonWords, SearchRequest
 from mcp_server.store.sql import EXTENSION_SCHEMA, SchemaNames
 from mcp_server.store.sql.browse import BrowseSQL
+from mcp_server.store.sql.catalog import TRANSACTION_SETTINGS
 from mcp_server.store.sql.memories import MemorySQL
 from mcp_server.store.sql.roles import RoleSQL
 from mcp_server.store.sql.search import SearchSQL
@@ -66,19 +67,45 @@ class UnknownBank(NotFound):
         self.bank = bank
 
 
+CHANGED_ELSEWHERE = (
+    "this tenant's memory store was just changed by an operator (removed, or its embeddings "
+    "recomputed); nothing was changed by this call, so retry it."
+)
+
+# What a statement raises when the schema, its tables or its role went away after this process
+# provisioned it (`bulkhead tenants drop`, perhaps run while other replicas serve it).
+MISSING_SCHEMA = (asyncpg.InvalidSchemaNameError, asyncpg.UndefinedTableError)
+
+
 class TenantStore:
     """The data layer of one schema. Statements are rendered once, at construction.
 
     `vector_schema` is where pgvector lives, or None when the database has no pgvector: then the
-    schema has no embedding column and every search is lexical.
+    schema has no embedding column and every search is lexical. `on_missing` is called when the
+    schema turns out to be gone, so that whoever handed this store out provisions it afresh.
+    `dimension_checked` records that the embedding column was found to fit the embedder; it is
+    cleared when a statement meets vectors of another size (another process reembedded them).
     """
 
-    def __init__(self, pool: asyncpg.Pool, schema: str, *, vector_schema: str | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        schema: str,
+        *,
+        vector_schema: str | None = None,
+        on_missing: Callable[[str], None] | None = None,
+        waiting: Waiting | None = None,
+    ) -> None:
         self.pool = pool
+        self.waiting = waiting or Waiting()
         self.schema = schema
         self.vector_schema = vector_schema
+        self.on_missing = on_missing
+        self.dimension_checked = False
         names = SchemaNames(schema, vector_schema=vector_schema or EXTENSION_SCHEMA)
         self.set_role = RoleSQL(names).set_role
+        # One simple-protocol string: the settings and the role in one round trip.
+        self.begin = f"{TRANSACTION_SETTINGS}; {self.set_role}"
         self.memory_sql = MemorySQL(names)
         self.search_sql = SearchSQL(names)
         self.browse_sql = BrowseSQL(names)
@@ -90,17 +117,47 @@ class TenantStore:
         return self.vector_schema is not None
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
-        """The one place a tenant transaction begins: as the schema's tenant role.
+    async def transaction(self, *, snapshot: bool = False) -> AsyncIterator[Connection]:
+        """The one place a tenant transaction begins: its settings, then the schema's tenant role.
 
         `SET LOCAL ROLE` lasts until the transaction ends, so PostgreSQL refuses any statement in
-        it that names a table of another tenant, whatever the code above does. A lost or refused
-        connection comes out as `Unavailable`.
+        it that names a table of another tenant, whatever the code above does. Every setting is
+        `SET LOCAL` too, so a transaction pooler may hand the next transaction any connection.
+        `snapshot` makes it read-only and repeatable-read: every statement sees one state (export).
+        A lost or refused connection comes out as `Unavailable`, as does a schema changed elsewhere.
         """
-        with connection_failures_as_unavailable():
-            async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute(self.set_role)
+        isolation: Literal["repeatable_read"] | None = "repeatable_read" if snapshot else None
+        with connection_failures_as_unavailable(), self._changed_elsewhere():
+            async with (
+                self.waiting.acquire(self.pool) as conn,
+                conn.transaction(isolation=isolation, readonly=snapshot),
+            ):
+                try:
+                    await conn.execute(self.begin)
+                except asyncpg.InvalidParameterValueError:
+                    # `SET ROLE` to a role that no longer exists: the schema was dropped.
+                    self._forget()
+                    raise Unavailable(CHANGED_ELSEWHERE) from None
                 yield conn
+
+    @contextmanager
+    def _changed_elsewhere(self) -> Iterator[None]:
+        try:
+            yield
+        except MISSING_SCHEMA as exc:
+            self._forget()
+            raise Unavailable(CHANGED_ELSEWHERE) from exc
+        except asyncpg.DataError as exc:
+            # pgvector: "expected N dimensions, not M" or "different vector dimensions N and M".
+            if "dimensions" not in str(exc):
+                raise
+            self.dimension_checked = False
+            raise Unavailable(CHANGED_ELSEWHERE) from exc
+
+    def _forget(self) -> None:
+        self.dimension_checked = False
+        if self.on_missing is not None:
+            self.on_missing(self.schema)
 
     async def bank_id(self, conn: Connection, bank: str) -> int:
         """The id of the bank in this schema; `UnknownBank` if there is none."""

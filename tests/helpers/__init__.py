@@ -37,6 +37,9 @@ def server_env(pg_url: str | None, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BULKHEAD_")}
     if pg_url is not None:
         env["BULKHEAD_DATABASE_URL"] = pg_url
+        # Set by conftest when the session's database is reached through PgBouncer.
+        if os.environ.get("BULKHEAD_DATABASE_POOLER"):
+            env["BULKHEAD_DATABASE_POOLER"] = os.environ["BULKHEAD_DATABASE_POOLER"]
     env["BULKHEAD_LOG_LEVEL"] = "WARNING"
     env.update({f"BULKHEAD_{k.upper()}": v for k, v in settings.items()})
     return env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from dataclasses import replace
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from helpers import full_text, unique
 
+from mcp_server.memory.transfer import Importer, export_schema
 from mcp_server.store import (
     NewDocument,
     Provisioner,
@@ -31,6 +33,7 @@ from mcp_server.store.sql.memories import MemorySQL
 from mcp_server.store.sql.migrations import MigrationSQL
 from mcp_server.store.sql.roles import RoleSQL
 from mcp_server.store.sql.search import SearchSQL
+from mcp_server.store.tenants import drop_schema
 from mcp_server.tenancy import tenant_role_name
 
 pytestmark = pytest.mark.anyio
@@ -260,9 +263,21 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
             "BrowseSQL.page_by_retained": store.browse_sql.by_retained.text,
             "BrowseSQL.page_by_occurred": store.browse_sql.by_occurred.text,
         }
-        rendered |= {f"sessions.{name}": text for name, text in session_sql.STATEMENTS.items()}
-        missing = [name for name, text in rendered.items() if compiled.get(name, text) not in succeeded]
-        assert missing == [], f"statements never run (add them to this test): {missing}"
+        # A tenant as a whole: export (with and without vectors), import over itself, drop (last).
+        with_vectors, without = io.StringIO(), io.StringIO()
+        assert await export_schema(store, with_vectors, vectors=True) == 2
+        assert await export_schema(store, without, bank="notes") == 2
+        exported = [json.loads(line) for line in with_vectors.getvalue().splitlines()]
+        assert [r["type"] for r in exported] == ["header", "bank", "document", "memory", "memory"]
+        assert all(len(r["embedding"]) == 8 for r in exported if r["type"] == "memory")
+        assert "embedding" not in without.getvalue()
+        assert await Importer(store, embedder=None, replace=True).run(with_vectors.getvalue().splitlines()) == [
+            ("notes", 2)
+        ]
+        lexical = TenantStore(pool, schema, vector_schema=None)
+        assert await Importer(lexical, embedder=None, replace=True).run(without.getvalue().splitlines()) == [
+            ("notes", 2)
+        ]
         # Every migration file was applied under the same search path.
         applied = await admin.fetch(f'SELECT version FROM "{schema}".schema_migrations ORDER BY version')
         assert provisioner.has_vector
@@ -283,6 +298,11 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
             )
             == 0
         )
+        await drop_schema(pool, schema, protected=["public"])
+        assert await admin.fetchval("SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = $1", schema) == 0
+        rendered |= {f"sessions.{name}": text for name, text in session_sql.STATEMENTS.items()}
+        missing = [name for name, text in rendered.items() if compiled.get(name, text) not in succeeded]
+        assert missing == [], f"statements never run (add them to this test): {missing}"
     finally:
         await pool.close()
         await admin.close()

@@ -7,6 +7,19 @@ from __future__ import annotations
 
 from mcp_server.store.sql import EXTENSION_SCHEMA, quote_identifier, render
 
+# What every transaction sets for itself, first thing (a pooler in transaction mode hands each
+# transaction any server connection, so nothing may be set per connection; `application_name`
+# is the exception, a startup parameter that PgBouncer itself carries to each server connection). No statement may
+# lean on an unqualified name; JIT only slows short queries; pgvector's ef_search bounds how many
+# neighbours one HNSW scan returns, so it must exceed what recall asks for (100 candidates per
+# leg at most), and the iterative scan keeps going when bank and tag filters discard what the
+# index found first. A custom setting may be set before its extension is loaded.
+TRANSACTION_SETTINGS = (
+    "SET LOCAL search_path = ''; SET LOCAL jit = off; "
+    "SET LOCAL hnsw.ef_search = 100; SET LOCAL hnsw.iterative_scan = relaxed_order"
+)
+
+PING = "SELECT 1"
 ADVISORY_XACT_LOCK = "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))"
 
 VECTOR_SCHEMA = """
@@ -57,3 +70,30 @@ WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname = ANY($3::text[])
   AND c.relowner <> (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = $2)
 """
 TENANT_TABLES = ("schema_migrations", "banks", "documents", "memories")
+
+# Every schema that holds Bulkhead's tables, with the bytes its tables take (indexes and TOAST
+# included). Sizes need no privilege on the tables, so the login reads every tenant's.
+BULKHEAD_SCHEMAS = """
+SELECT n.nspname AS schema,
+       (SELECT coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)), 0)
+        FROM pg_catalog.pg_class AS c WHERE c.relnamespace = n.oid AND c.relkind = 'r')::bigint AS bytes
+FROM pg_catalog.pg_namespace AS n
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class AS c
+              WHERE c.relnamespace = n.oid AND c.relname = 'schema_migrations' AND c.relkind = 'r')
+  AND EXISTS (SELECT 1 FROM pg_catalog.pg_class AS c
+              WHERE c.relnamespace = n.oid AND c.relname = 'memories' AND c.relkind = 'r')
+ORDER BY n.nspname
+"""
+# The extensions whose objects live in schema $1: such a schema is never dropped.
+SCHEMA_EXTENSIONS = """
+SELECT e.extname FROM pg_catalog.pg_extension AS e
+JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
+WHERE n.nspname = $1 ORDER BY e.extname
+"""
+# How big the catalog is: what every tenant schema adds to, whoever owns it.
+CATALOG_SIZE = """
+SELECT (SELECT count(*) FROM pg_catalog.pg_class)::bigint AS relations,
+       (SELECT pg_catalog.sum(pg_catalog.pg_total_relation_size(c.oid)) FROM pg_catalog.pg_class AS c
+        JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'pg_catalog' AND c.relkind = 'r')::bigint AS bytes
+"""

@@ -8,9 +8,18 @@ from mcp_server.store.sql.memories import MemorySQL
 from mcp_server.store.sql.migrations import MigrationSQL
 from mcp_server.store.sql.roles import RoleSQL
 from mcp_server.store.sql.search import SearchSQL
+from mcp_server.store.sql.tenants import TenantSQL
 from mcp_server.store.sql.vectors import VectorSQL
 
-SCHEMA_GROUPS: tuple[type[StatementGroup], ...] = (RoleSQL, MigrationSQL, MemorySQL, SearchSQL, VectorSQL, BrowseSQL)
+SCHEMA_GROUPS: tuple[type[StatementGroup], ...] = (
+    RoleSQL,
+    MigrationSQL,
+    MemorySQL,
+    SearchSQL,
+    VectorSQL,
+    BrowseSQL,
+    TenantSQL,
+)
 
 
 def render_all(names: SchemaNames) -> dict[str, str]:
