@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from pgvector import Vector
 
 from mcp_server.db.pool import Connection, connection_failures_as_unavailable
-from mcp_server.errors import NotFound
+from mcp_server.errors import NotFound, Unavailable
 from mcp_server.store import search as searching
 from mcp_server.store.search import Candidate, CommonWords, SearchRequest
 from mcp_server.store.sql import EXTENSION_SCHEMA, SchemaNames
 from mcp_server.store.sql.memories import MemorySQL
 from mcp_server.store.sql.roles import RoleSQL
 from mcp_server.store.sql.search import SearchSQL
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# PostgreSQL gave up on the transaction because of another one; running it again may succeed.
+CONTENTION = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+CONTENDED = "another call was changing the same memories at that moment; nothing was changed, so retry."
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +101,23 @@ class TenantStore:
                 await conn.execute(self.set_role)
                 yield conn
 
+    async def _write(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        """Run `work` in one tenant transaction; once more if PostgreSQL aborted it for contention.
+
+        Writes lock a document's row before its memories, so they should not deadlock; if one
+        still loses to another transaction, it is retried once, then refused as `Unavailable`.
+        """
+        try:
+            async with self.transaction() as conn:
+                return await work(conn)
+        except CONTENTION as exc:
+            logger.info("schema %s: transaction aborted by %s; retrying once", self.schema, type(exc).__name__)
+        try:
+            async with self.transaction() as conn:
+                return await work(conn)
+        except CONTENTION as exc:
+            raise Unavailable(CONTENDED) from exc
+
     async def _bank_id(self, conn: Connection, bank: str) -> int:
         bank_id = await conn.fetchval(self.memory_sql.bank_id, bank)
         if bank_id is None:
@@ -105,7 +131,8 @@ class TenantStore:
         """
         ids = [uuid.uuid4() for _ in document.chunks]
         sql = self.memory_sql
-        async with self.transaction() as conn:
+
+        async def work(conn: Connection) -> list[uuid.UUID]:
             bank_id = await conn.fetchval(sql.ensure_bank, bank)
             if bank_id is None:
                 # A concurrent retain created the bank: our insert waited for it to commit and did
@@ -128,7 +155,9 @@ class TenantStore:
                 await conn.execute(sql.insert_memories_embedded, *shared, as_vectors(vectors))
             else:
                 await conn.execute(sql.insert_memories, *shared)
-        return ids
+            return ids
+
+        return await self._write(work)
 
     async def search(self, request: SearchRequest) -> list[Candidate]:
         """Recall's candidates for `request`: the best by full-text rank and by vector, plus neighbours."""
@@ -142,22 +171,34 @@ class TenantStore:
     async def forget_memories(self, bank: str, memory_ids: Sequence[uuid.UUID]) -> int:
         """Delete these memories of the bank (ids elsewhere are ignored); returns how many went."""
         sql = self.memory_sql
-        async with self.transaction() as conn:
+
+        async def work(conn: Connection) -> int:
             bank_id = await self._bank_id(conn, bank)
+            # Documents before memories, as retain takes them, in one order across callers.
+            held = [
+                row["document_id"] for row in await conn.fetch(sql.documents_of_memories, bank_id, list(memory_ids))
+            ]
+            await conn.execute(sql.lock_documents, bank_id, held)
             rows = await conn.fetch(sql.delete_memories, bank_id, list(memory_ids))
             documents = sorted({row["document_id"] for row in rows})
             if documents:
                 await conn.execute(sql.delete_empty_documents, bank_id, documents)
-        return len(rows)
+            return len(rows)
+
+        return await self._write(work)
 
     async def forget_document(self, bank: str, document_id: str) -> int:
         """Delete a document and all its memories; returns how many memories went."""
         sql = self.memory_sql
-        async with self.transaction() as conn:
+
+        async def work(conn: Connection) -> int:
             bank_id = await self._bank_id(conn, bank)
+            await conn.execute(sql.lock_documents, bank_id, [document_id])
             status = await conn.execute(sql.delete_document_memories, bank_id, document_id)
             await conn.execute(sql.delete_document, bank_id, document_id)
-        return int(status.rsplit(" ", 1)[-1])
+            return int(status.rsplit(" ", 1)[-1])
+
+        return await self._write(work)
 
     async def list_banks(self) -> list[BankSummary]:
         """Every bank of the tenant, by name."""
