@@ -59,6 +59,16 @@ class Runtime:
         return store
 
 
+def _refuse_vector_schema_as_tenant(directory: TenantDirectory, vector_schema: str | None) -> None:
+    """pgvector's schema serves every tenant; a key mapped to it would break them all on first use."""
+    # `public` is shared by design and never handed to a tenant role (see store.roles).
+    if vector_schema is not None and vector_schema != "public" and vector_schema in directory.schemas:
+        raise Misconfigured(
+            f"schema {vector_schema} holds the pgvector extension every tenant uses, so no key (nor "
+            "BULKHEAD_DEFAULT_SCHEMA) may map to it; choose a schema of its own"
+        )
+
+
 @asynccontextmanager
 async def open_runtime(settings: Settings, directory: TenantDirectory) -> AsyncIterator[Runtime]:
     """Open the pool and bootstrap the database; close the pool and the embedder on the way out.
@@ -71,6 +81,7 @@ async def open_runtime(settings: Settings, directory: TenantDirectory) -> AsyncI
         dimension = embedder.dimension if embedder is not None else None
         provisioner = Provisioner(pool, embedding_dim=dimension or DEFAULT_EMBEDDING_DIM)
         await provisioner.bootstrap()
+        _refuse_vector_schema_as_tenant(directory, provisioner.vector_schema)
         if provisioner.has_vector:
             # Connections opened before the extension existed lack its codec: replace them.
             await pool.expire_connections()

@@ -22,6 +22,8 @@ MAX_IDENTIFIER_BYTES = 63
 ROLE_PREFIX = "bulkhead_t_"
 HASHED_ROLE_PREFIX = "bulkhead_th_"
 HASHED_KEY = re.compile(r"sha256:([0-9a-fA-F]{64})")
+EXTENSION_SCHEMA = "bulkhead_ext"
+"""Where Bulkhead installs pgvector, shared by every tenant: never a tenant's own schema."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,8 @@ def validate_schema_name(name: str) -> str:
         )
     if name.startswith("pg_") or name == "information_schema":
         raise InvalidInput(f"schema name {name!r} is reserved by PostgreSQL")
+    if name == EXTENSION_SCHEMA:
+        raise InvalidInput(f"schema name {name!r} is reserved for the vector extension every tenant shares")
     return name
 
 

@@ -39,6 +39,7 @@ async def prepare_tenant_schema(conn: Connection, schema: str, statements: RoleS
     Runs inside the caller's transaction, under the schema's advisory lock.
     """
     role = tenant_role_name(schema)
+    await _refuse_extension_schema(conn, schema)
     await _ensure_role(conn, role, statements)
     if not await conn.fetchval(sql.CAN_SET_ROLE, role):
         try:
@@ -50,6 +51,18 @@ async def prepare_tenant_schema(conn: Connection, schema: str, statements: RoleS
                 f"GRANT {quote_identifier(role)} TO <login role>, or run Bulkhead as a role with CREATEROLE"
             ) from None
     await _own_schema(conn, schema, role, statements)
+
+
+async def _refuse_extension_schema(conn: Connection, schema: str) -> None:
+    """A schema holding an extension serves every role: handing it to one would break the others."""
+    if schema == SHARED_SCHEMA:
+        return
+    extensions = [row["extname"] for row in await conn.fetch(sql.SCHEMA_EXTENSIONS, schema)]
+    if extensions:
+        raise not_provisioned(
+            f"schema {schema} holds the extension(s) {', '.join(extensions)}, which every role uses; Bulkhead "
+            "will not make it a tenant's schema: map the key to a schema of its own"
+        )
 
 
 async def _ensure_role(conn: Connection, role: str, statements: RoleSQL) -> None:

@@ -45,6 +45,12 @@ CAN_SET_ROLE = """
 SELECT pg_catalog.pg_has_role($1, CASE WHEN pg_catalog.current_setting('server_version_num')::integer >= 160000
                                        THEN 'SET' ELSE 'MEMBER' END)
 """
+# Extensions installed in a schema ($1): such a schema is shared and never becomes a tenant's.
+SCHEMA_EXTENSIONS = """
+SELECT e.extname FROM pg_catalog.pg_extension AS e
+JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
+WHERE n.nspname = $1 ORDER BY e.extname
+"""
 SCHEMA_OWNER = """
 SELECT pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace AS n WHERE n.nspname = $1
 """
