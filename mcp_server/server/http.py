@@ -7,7 +7,6 @@ on uvicorn until a signal stops it.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ from mcp_server.runtime import Runtime, open_runtime
 from mcp_server.server.app import build_server
 from mcp_server.server.auth import KeyVerifier, auth_settings
 from mcp_server.server.binding import BearerTenant
+from mcp_server.server.http_guards import transport_security
 from mcp_server.server.lifecycle import STREAMS_CLOSE_TIMEOUT, GracefulServer, InFlightCalls
 from mcp_server.tenancy import TenantDirectory
 
@@ -34,16 +34,6 @@ MCP_PATH = "/mcp"
 SSE_PATH = "/sse"
 MESSAGE_PATH = "/messages/"
 HEALTH_PATH = "/healthz"
-
-
-def is_loopback(host: str) -> bool:
-    """True for `localhost` and loopback addresses: only this machine can connect."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def local_url(host: str, port: int) -> str:
@@ -72,15 +62,24 @@ def build_http_app(runtime: Runtime, *, host: str, port: int, in_flight: InFligh
     server = build_server(runtime, BearerTenant(directory), auth=auth, token_verifier=verifier, middleware=[in_flight])
     # A retain of the largest allowed content must not be refused before it is read.
     body_limit = max(DEFAULT_MAX_REQUEST_BODY_SIZE, 2 * settings.max_content_bytes + MIB)
-    # `host` turns on the SDK's DNS-rebinding protection when serving on loopback.
+    security = transport_security(settings, host)
+    if security is not None:
+        logger.debug("DNS-rebinding protection on: Host may be %s", ", ".join(security.allowed_hosts))
     streamable = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=settings.http_stateless,
         session_idle_timeout=settings.session_idle_timeout,
         max_request_body_size=body_limit,
+        transport_security=security,
         host=host,
     )
-    sse = server.sse_app(sse_path=SSE_PATH, message_path=MESSAGE_PATH, max_request_body_size=body_limit, host=host)
+    sse = server.sse_app(
+        sse_path=SSE_PATH,
+        message_path=MESSAGE_PATH,
+        max_request_body_size=body_limit,
+        transport_security=security,
+        host=host,
+    )
 
     routes: list[BaseRoute] = list(streamable.routes)
     taken = {getattr(route, "path", None) for route in routes}
