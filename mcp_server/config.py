@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     http_stateless: bool = False
     session_idle_timeout: float = Field(default=1800.0, gt=0, le=7 * 24 * 3600)
     shutdown_timeout: float = Field(default=10.0, ge=0, le=600)
+    # Per-tenant limits (0: none); a key file line may override them for its tenant.
+    tenant_max_memories: int = Field(default=1_000_000, ge=0)
+    tenant_max_bytes: int = Field(default=1024 * MIB, ge=0)
+    tenant_calls_per_second: float = Field(default=50.0, ge=0)
+    tenant_call_burst: int = Field(default=100, ge=0)
     # Embeddings (semantic recall). `local` runs all-MiniLM-L6-v2 in-process, `openai` calls an
     # OpenAI-compatible /v1/embeddings endpoint, `none` keeps recall lexical-only.
     embedder: Literal["local", "openai", "none"] = "local"

@@ -27,7 +27,7 @@ from mcp_server.store.sql.memories import MemorySQL
 from mcp_server.store.sql.migrations import MigrationSQL
 from mcp_server.store.sql.roles import RoleSQL
 from mcp_server.store.sql.search import SearchSQL
-from mcp_server.tenancy import tenant_role_name
+from mcp_server.tenancy import TenantLimits, tenant_role_name
 
 pytestmark = pytest.mark.anyio
 
@@ -174,7 +174,11 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
         first = await store.retain(
             "notes", document("d1", "Kiwis grow on vines.", "Vines need wire.", tags=("a",), when=march)
         )
-        second = await store.retain("notes", document("d2", "Wire fences keep goats out.", tags=("a", "b"), when=may))
+        second = await store.retain(
+            "notes",
+            document("d2", "Wire fences keep goats out.", tags=("a", "b"), when=may),
+            limits=TenantLimits(max_memories=100, max_bytes=10_000),
+        )
         found = await full_text(store, "notes", "wire", tags=["a"])
         assert {m.id for m in found} == {first[1], second[0]}
         windowed = await full_text(store, "notes", "wire", since=may)

@@ -14,13 +14,14 @@ import asyncpg
 from pgvector import Vector
 
 from mcp_server.db.pool import Connection, connection_failures_as_unavailable
-from mcp_server.errors import NotFound, Unavailable
+from mcp_server.errors import Limited, NotFound, Unavailable
 from mcp_server.store import search as searching
 from mcp_server.store.search import Candidate, CommonWords, SearchRequest
 from mcp_server.store.sql import EXTENSION_SCHEMA, SchemaNames
 from mcp_server.store.sql.memories import MemorySQL
 from mcp_server.store.sql.roles import RoleSQL
 from mcp_server.store.sql.search import SearchSQL
+from mcp_server.tenancy import TenantLimits
 
 logger = logging.getLogger(__name__)
 
@@ -124,15 +125,27 @@ class TenantStore:
             raise UnknownBank(bank)
         return int(bank_id)
 
-    async def retain(self, bank: str, document: NewDocument, vectors: Sequence[Any] | None = None) -> list[uuid.UUID]:
+    async def retain(
+        self,
+        bank: str,
+        document: NewDocument,
+        vectors: Sequence[Any] | None = None,
+        *,
+        limits: TenantLimits | None = None,
+    ) -> list[uuid.UUID]:
         """Create the bank if needed and replace the document's memories with `document.chunks`.
 
         `vectors`, one per chunk, are stored as the chunks' embeddings when the schema has vectors.
+        A retain that would take the schema past a storage limit of `limits` is refused as
+        `Limited`, inside the same transaction, so it changes nothing.
         """
         ids = [uuid.uuid4() for _ in document.chunks]
         sql = self.memory_sql
+        quota = limits if limits is not None and (limits.max_memories or limits.max_bytes) else None
 
         async def work(conn: Connection) -> list[uuid.UUID]:
+            if quota is not None:
+                await conn.execute(sql.quota_lock, f"bulkhead:quota:{self.schema}")
             bank_id = await conn.fetchval(sql.ensure_bank, bank)
             if bank_id is None:
                 # A concurrent retain created the bank: our insert waited for it to commit and did
@@ -141,6 +154,8 @@ class TenantStore:
             # The upsert locks the document row, so concurrent re-retains of one id serialise.
             await conn.execute(sql.upsert_document, bank_id, document.document_id)
             await conn.execute(sql.delete_document_memories, bank_id, document.document_id)
+            if quota is not None:
+                await self._check_room(conn, quota, document)
             shared = (
                 bank_id,
                 document.document_id,
@@ -158,6 +173,23 @@ class TenantStore:
             return ids
 
         return await self._write(work)
+
+    async def _check_room(self, conn: Connection, limits: TenantLimits, document: NewDocument) -> None:
+        """Refuse a document that would not fit beside what the schema holds without it."""
+        usage = await conn.fetchrow(self.memory_sql.usage)
+        assert usage is not None  # an aggregate always returns one row
+        memories, stored = int(usage["memories"]), int(usage["bytes"])
+        adding = sum(len(chunk.encode("utf-8")) for chunk in document.chunks)
+        if limits.max_memories and memories + len(document.chunks) > limits.max_memories:
+            raise Limited(
+                f"this tenant may keep at most {limits.max_memories} memories and holds {memories}, "
+                f"too many to add {len(document.chunks)}; forget some first."
+            )
+        if limits.max_bytes and stored + adding > limits.max_bytes:
+            raise Limited(
+                f"this tenant may keep at most {limits.max_bytes} bytes of memory text and holds {stored}, "
+                f"too many to add {adding}; forget some first."
+            )
 
     async def search(self, request: SearchRequest) -> list[Candidate]:
         """Recall's candidates for `request`: the best by full-text rank and by vector, plus neighbours."""
