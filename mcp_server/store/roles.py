@@ -159,3 +159,22 @@ async def share_extension_schema(conn: Connection, vector_schema: str) -> bool:
         )
         return False
     return True
+
+
+async def withhold_temporary_tables(conn: Connection) -> None:
+    """Take TEMPORARY on the database from PUBLIC, so no tenant role can create temporary objects."""
+    if not await conn.fetchval(sql.PUBLIC_MAY_CREATE_TEMPORARY):
+        return
+    database = await conn.fetchval(sql.CURRENT_DATABASE)
+    try:
+        async with conn.transaction():
+            await conn.execute(sql.revoke_temporary(database))
+    except asyncpg.InsufficientPrivilegeError:
+        logger.warning(
+            "tenant roles may create temporary tables in database %s, which outlive their transaction on "
+            "shared connections; run REVOKE TEMPORARY ON DATABASE %s FROM PUBLIC as its owner",
+            database,
+            quote_identifier(database),
+        )
+        return
+    logger.info("database %s: PUBLIC may no longer create temporary tables", database)
