@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 import uvicorn
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -26,6 +27,7 @@ from mcp_server.server.auth import KeyVerifier, auth_settings
 from mcp_server.server.binding import BearerTenant
 from mcp_server.server.http_guards import transport_security
 from mcp_server.server.lifecycle import STREAMS_CLOSE_TIMEOUT, GracefulServer, InFlightCalls
+from mcp_server.server.sessions import SessionQuota
 from mcp_server.tenancy import TenantDirectory
 
 logger = logging.getLogger(__name__)
@@ -93,7 +95,17 @@ def build_http_app(runtime: Runtime, *, host: str, port: int, in_flight: InFligh
             yield
 
     # Both SDK apps carry the same bearer-auth middleware; it authenticates, the routes require.
-    return Starlette(routes=routes, middleware=streamable.user_middleware, lifespan=lifespan)
+    # The session quota comes after it, so it knows each request's tenant.
+    quota = Middleware(
+        SessionQuota,
+        per_tenant=settings.max_sessions_per_tenant,
+        total=settings.max_sessions,
+        idle_timeout=settings.session_idle_timeout,
+        default_tenant=directory.default.schema,
+        streamable_path=MCP_PATH,
+        sse_path=SSE_PATH,
+    )
+    return Starlette(routes=routes, middleware=[*streamable.user_middleware, quota], lifespan=lifespan)
 
 
 async def serve_http(settings: Settings, directory: TenantDirectory, sock: socket.socket, *, host: str) -> None:
