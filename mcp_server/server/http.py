@@ -13,19 +13,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
-from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from mcp_server.config import MIB, Settings
+from mcp_server.config import Settings
 from mcp_server.runtime import Runtime, open_runtime
 from mcp_server.server.app import build_server
 from mcp_server.server.auth import KeyVerifier, auth_settings
 from mcp_server.server.binding import BearerTenant
-from mcp_server.server.http_guards import transport_security
+from mcp_server.server.http_guards import BoundedBodies, body_limit, transport_security
 from mcp_server.server.lifecycle import STREAMS_CLOSE_TIMEOUT, GracefulServer, InFlightCalls
 from mcp_server.server.sessions import SessionQuota
 from mcp_server.tenancy import TenantDirectory
@@ -63,7 +62,7 @@ def build_http_app(runtime: Runtime, *, host: str, port: int, in_flight: InFligh
         auth = auth_settings(base_url(settings, host, port))
     server = build_server(runtime, BearerTenant(directory), auth=auth, token_verifier=verifier, middleware=[in_flight])
     # A retain of the largest allowed content must not be refused before it is read.
-    body_limit = max(DEFAULT_MAX_REQUEST_BODY_SIZE, 2 * settings.max_content_bytes + MIB)
+    max_body = body_limit(settings.max_content_bytes)
     security = transport_security(settings, host)
     if security is not None:
         logger.debug("DNS-rebinding protection on: Host may be %s", ", ".join(security.allowed_hosts))
@@ -71,14 +70,14 @@ def build_http_app(runtime: Runtime, *, host: str, port: int, in_flight: InFligh
         streamable_http_path=MCP_PATH,
         stateless_http=settings.http_stateless,
         session_idle_timeout=settings.session_idle_timeout,
-        max_request_body_size=body_limit,
+        max_request_body_size=max_body,
         transport_security=security,
         host=host,
     )
     sse = server.sse_app(
         sse_path=SSE_PATH,
         message_path=MESSAGE_PATH,
-        max_request_body_size=body_limit,
+        max_request_body_size=max_body,
         transport_security=security,
         host=host,
     )
@@ -105,7 +104,8 @@ def build_http_app(runtime: Runtime, *, host: str, port: int, in_flight: InFligh
         streamable_path=MCP_PATH,
         sse_path=SSE_PATH,
     )
-    return Starlette(routes=routes, middleware=[*streamable.user_middleware, quota], lifespan=lifespan)
+    bodies = Middleware(BoundedBodies, max_bytes=max_body, paths=(MCP_PATH, MESSAGE_PATH))
+    return Starlette(routes=routes, middleware=[bodies, *streamable.user_middleware, quota], lifespan=lifespan)
 
 
 async def serve_http(settings: Settings, directory: TenantDirectory, sock: socket.socket, *, host: str) -> None:

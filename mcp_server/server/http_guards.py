@@ -1,5 +1,9 @@
 """What the HTTP face checks before a request reaches a transport.
 
+Bodies: `BoundedBodies` refuses a POST body larger than the largest retain could need
+(`body_limit`, scaled to `BULKHEAD_MAX_CONTENT_BYTES`) or holding more JSON values than any
+tool takes, before anything parses it.
+
 DNS rebinding: on a loopback address, a web page the user opened could point a name it
 controls at 127.0.0.1 and talk to the server with the user's browser. The SDK only guards the
 exact spellings `127.0.0.1`, `localhost` and `::1`; `transport_security` guards every loopback
@@ -10,9 +14,13 @@ on any port, and refusing every other `Host` and `Origin`.
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 from urllib.parse import urlsplit
 
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_server.config import Settings
 
@@ -51,3 +59,101 @@ def transport_security(settings: Settings, host: str) -> TransportSecuritySettin
         allowed_hosts=[spelled for name in names for spelled in (name, f"{name}:*")],
         allowed_origins=[spelled for origin in origins for spelled in (origin, f"{origin}:*")],
     )
+
+
+# -- Request bodies ---------------------------------------------------------------------------
+
+MAX_JSON_VALUES = 20_000
+"""More values than any tool takes: 1,000 memory ids, 64 tags, 16 KiB of metadata."""
+# Everything in a tool call but its content: context, tags, metadata, ids, and the JSON-RPC frame.
+ARGUMENTS_BESIDE_CONTENT = 256 * 1024
+# A JSON string literal, escapes included; written so a long one is matched in one step.
+JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def body_limit(max_content_bytes: int) -> int:
+    """The largest request body worth reading: the largest content, JSON-escaped, and the rest.
+
+    A client escaping every non-ASCII character writes up to 3 bytes for each byte of UTF-8 text.
+    """
+    return 3 * max_content_bytes + ARGUMENTS_BESIDE_CONTENT
+
+
+def too_wide(body: bytes, max_values: int = MAX_JSON_VALUES) -> bool:
+    """True if `body` holds more than `max_values` JSON values, told without parsing it.
+
+    Values are separated by commas; commas inside strings do not count. The common case costs
+    one count of the body; the rest stops at `max_values` string literals.
+    """
+    if body.count(b",") < max_values:
+        return False
+    commas, last = 0, 0
+    for number, string in enumerate(JSON_STRING.finditer(body), start=1):
+        if number > max_values:
+            return True
+        commas += body.count(b",", last, string.start())
+        last = string.end()
+    return commas + body.count(b",", last) >= max_values
+
+
+class BoundedBodies:
+    """Reads each POST body to the MCP transports, refusing one too large or too wide for any tool.
+
+    Both refusals come before the body is parsed, so a hostile body costs a count, not the
+    seconds that building a million Python objects takes with the event loop held.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, paths: tuple[str, ...]) -> None:
+        self.app, self.max_bytes, self.paths = app, max_bytes, paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(self.paths):
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await refuse(send, 413, f"the request body is larger than {self.max_bytes} bytes; send less.")
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await refuse(send, 413, f"the request body is larger than {self.max_bytes} bytes; send less.")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if too_wide(body):
+            await refuse(
+                send, 413, f"the request holds more than {MAX_JSON_VALUES} JSON values, more than any tool takes."
+            )
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def refuse(send: Send, status: int, message: str) -> None:
+    """Answer with `status` and a JSON-RPC error holding `message`, one sentence."""
+    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
