@@ -67,13 +67,19 @@ async def measure(url: str, tags: int) -> tuple[float, int, int]:
             "jsonrpc": "2.0",
             "id": 1,
             "method": "initialize",
-            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "b", "version": "0"}},
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "b", "version": "0"},
+            },
         }
         opened = await http.post(f"{url}/mcp", json=init, headers=ACCEPT)
         headers = {**ACCEPT, "mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
         await http.post(f"{url}/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
         arguments = {"content": "wide", "bank": "b", "tags": ["t"] * tags}
-        body = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "retain", "arguments": arguments}})
+        body = json.dumps(
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "retain", "arguments": arguments}}
+        )
         task = asyncio.ensure_future(http.post(f"{url}/mcp", content=body, headers=headers))
         worst = await worst_healthz_during(url, task)
         return worst, (await task).status_code, len(body)
@@ -84,7 +90,9 @@ def main() -> None:
     parser.add_argument("--tags", type=int, default=750_000)
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BULKHEAD_") or k == "BULKHEAD_DATABASE_URL"}
-    env.update(BULKHEAD_DEFAULT_SCHEMA=f"bench_{uuid.uuid4().hex[:8]}", BULKHEAD_LOG_LEVEL="INFO", BULKHEAD_EMBEDDER="none")
+    env.update(
+        BULKHEAD_DEFAULT_SCHEMA=f"bench_{uuid.uuid4().hex[:8]}", BULKHEAD_LOG_LEVEL="INFO", BULKHEAD_EMBEDDER="none"
+    )
     folder = Path(tempfile.mkdtemp(prefix="bulkhead-bench-"))
     env.setdefault("BULKHEAD_DATA_DIR", str(folder / "pg"))
     process, url = start_server(env, folder / "server.log")
