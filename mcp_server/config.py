@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     public_url: str | None = None
     http_stateless: bool = False
     session_idle_timeout: float = Field(default=1800.0, gt=0, le=7 * 24 * 3600)
+    http_header_timeout: float = Field(default=10.0, gt=0, le=600)
+    http_body_timeout: float = Field(default=30.0, gt=0, le=3600)
+    http_max_connections: int = Field(default=1000, ge=1, le=1_000_000)
     max_sessions_per_tenant: int = Field(default=32, ge=1, le=100_000)
     max_sessions: int = Field(default=1000, ge=1, le=100_000)
     shutdown_timeout: float = Field(default=10.0, ge=0, le=600)

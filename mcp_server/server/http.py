@@ -24,7 +24,7 @@ from mcp_server.runtime import Runtime, open_runtime
 from mcp_server.server.app import build_server
 from mcp_server.server.auth import KeyVerifier, auth_settings
 from mcp_server.server.binding import BearerTenant
-from mcp_server.server.http_guards import BoundedBodies, body_limit, transport_security
+from mcp_server.server.http_guards import BoundedBodies, body_limit, header_deadline, transport_security
 from mcp_server.server.lifecycle import STREAMS_CLOSE_TIMEOUT, GracefulServer, InFlightCalls
 from mcp_server.server.sessions import SessionQuota
 from mcp_server.tenancy import TenantDirectory
@@ -104,7 +104,9 @@ def build_http_app(runtime: Runtime, *, host: str, port: int, in_flight: InFligh
         streamable_path=MCP_PATH,
         sse_path=SSE_PATH,
     )
-    bodies = Middleware(BoundedBodies, max_bytes=max_body, paths=(MCP_PATH, MESSAGE_PATH))
+    bodies = Middleware(
+        BoundedBodies, max_bytes=max_body, timeout=settings.http_body_timeout, paths=(MCP_PATH, MESSAGE_PATH)
+    )
     return Starlette(routes=routes, middleware=[bodies, *streamable.user_middleware, quota], lifespan=lifespan)
 
 
@@ -120,6 +122,8 @@ async def serve_http(settings: Settings, directory: TenantDirectory, sock: socke
             log_level=settings.log_level.lower(),
             timeout_graceful_shutdown=int(STREAMS_CLOSE_TIMEOUT),
             server_header=False,
+            http=header_deadline(settings.http_header_timeout),
+            limit_concurrency=settings.http_max_connections,
         )
         auth = "bearer keys required" if directory.auth_enabled else f"auth off, schema {directory.default.schema}"
         logger.info(

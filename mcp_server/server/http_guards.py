@@ -2,7 +2,11 @@
 
 Bodies: `BoundedBodies` refuses a POST body larger than the largest retain could need
 (`body_limit`, scaled to `BULKHEAD_MAX_CONTENT_BYTES`) or holding more JSON values than any
-tool takes, before anything parses it.
+tool takes, before anything parses it, and one whose body is slower than the body timeout.
+
+Slow clients: `HeaderDeadline` closes a connection whose request headers take longer than the
+header timeout (uvicorn waits for them forever), and uvicorn's `limit_concurrency` bounds open
+connections.
 
 DNS rebinding: on a loopback address, a web page the user opened could point a name it
 controls at 127.0.0.1 and talk to the server with the user's browser. The SDK only guards the
@@ -13,14 +17,17 @@ on any port, and refusing every other `Host` and `Origin`.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import re
 from urllib.parse import urlsplit
 
+import anyio
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from mcp_server.config import Settings
 
@@ -103,8 +110,8 @@ class BoundedBodies:
     seconds that building a million Python objects takes with the event loop held.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, paths: tuple[str, ...]) -> None:
-        self.app, self.max_bytes, self.paths = app, max_bytes, paths
+    def __init__(self, app: ASGIApp, *, max_bytes: int, timeout: float, paths: tuple[str, ...]) -> None:
+        self.app, self.max_bytes, self.timeout, self.paths = app, max_bytes, timeout, paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(self.paths):
@@ -115,19 +122,22 @@ class BoundedBodies:
             await refuse(send, 413, f"the request body is larger than {self.max_bytes} bytes; send less.")
             return
         chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await refuse(send, 413, f"the request body is larger than {self.max_bytes} bytes; send less.")
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        size, complete = 0, False
+        with anyio.move_on_after(self.timeout):
+            while not complete:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_bytes:
+                    await refuse(send, 413, f"the request body is larger than {self.max_bytes} bytes; send less.")
+                    return
+                chunks.append(chunk)
+                complete = not message.get("more_body", False)
+        if not complete:
+            await refuse(send, 408, f"the request body did not arrive within {self.timeout:g} seconds.")
+            return
         body = b"".join(chunks)
         if too_wide(body):
             await refuse(
@@ -157,3 +167,53 @@ async def refuse(send: Send, status: int, message: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# -- Deadlines on reading a request ------------------------------------------------------------
+
+
+class HeaderDeadline(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, closing a connection whose request headers are slower than
+    `header_timeout` seconds: from the connection's start, and from the end of each response."""
+
+    header_timeout = 10.0
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self._reading_request():
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self._reading_request():
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _reading_request(self) -> bool:
+        return self.cycle is not None and not self.cycle.response_complete
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _headers_too_slow(self) -> None:
+        if not self._reading_request() and not self.transport.is_closing():
+            self.transport.close()
+
+
+def header_deadline(seconds: float) -> type[HeaderDeadline]:
+    """The protocol class for uvicorn's `http` option, with `seconds` for the headers."""
+    return type("HeaderDeadline", (HeaderDeadline,), {"header_timeout": seconds})
