@@ -151,6 +151,8 @@ def percentile(values: list[float], q: int) -> float:
 def params(schema: str) -> StdioServerParameters:
     env = dict(os.environ)
     env.update(BULKHEAD_DEFAULT_SCHEMA=schema, BULKHEAD_AUTH_DISABLED="true", BULKHEAD_LOG_LEVEL="WARNING")
+    # The bench measures the server, not its quotas.
+    env.update({f"BULKHEAD_TENANT_{name}": "0" for name in ("MAX_MEMORIES", "MAX_BYTES", "CALLS_PER_SECOND")})
     env.pop("BULKHEAD_TENANT_KEY_MAP", None)
     env.pop("BULKHEAD_TENANT_KEY_FILE", None)
     return StdioServerParameters(command=sys.executable, args=["-m", "mcp_server", "serve"], env=env, cwd=str(REPO))

@@ -43,11 +43,21 @@ class Settings(BaseSettings):
     public_url: str | None = None
     http_stateless: bool = False
     session_idle_timeout: float = Field(default=1800.0, gt=0, le=7 * 24 * 3600)
+    http_header_timeout: float = Field(default=10.0, gt=0, le=600)
+    http_body_timeout: float = Field(default=30.0, gt=0, le=3600)
+    http_max_connections: int = Field(default=1000, ge=1, le=1_000_000)
+    max_sessions_per_tenant: int = Field(default=32, ge=1, le=100_000)
+    max_sessions: int = Field(default=1000, ge=1, le=100_000)
     shutdown_timeout: float = Field(default=10.0, ge=0, le=600)
     # /metrics: the bearer key that opens it when auth is on (tenant keys never do), and whether
     # tool-call series carry a `tenant` label (one series per tenant: mind the cardinality).
     metrics_key: SecretStr | None = None
     metrics_tenant_label: bool = False
+    # Per-tenant limits (0: none); a key file line may override them for its tenant.
+    tenant_max_memories: int = Field(default=1_000_000, ge=0)
+    tenant_max_bytes: int = Field(default=1024 * MIB, ge=0)
+    tenant_calls_per_second: float = Field(default=50.0, ge=0)
+    tenant_call_burst: int = Field(default=100, ge=0)
     # Embeddings (semantic recall). `local` runs all-MiniLM-L6-v2 in-process, `openai` calls an
     # OpenAI-compatible /v1/embeddings endpoint, `none` keeps recall lexical-only.
     embedder: Literal["local", "openai", "none"] = "local"

@@ -8,6 +8,7 @@ closed when it ends. Knows nothing of MCP: the server, the CLI and the benches a
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,11 +16,11 @@ from dataclasses import dataclass, field
 from mcp_server.config import Settings
 from mcp_server.db.pool import create_pool, release_database
 from mcp_server.embedding import Embedder, build_embedder
-from mcp_server.errors import Misconfigured
+from mcp_server.errors import Limited, Misconfigured
 from mcp_server.llm import EndpointSynthesiser, build_synthesiser
 from mcp_server.store import Provisioner, StoreRegistry, TenantStore, register_vector_codec, stored_dimension
 from mcp_server.store.provisioning import DEFAULT_EMBEDDING_DIM
-from mcp_server.tenancy import Tenant, TenantDirectory
+from mcp_server.tenancy import Tenant, TenantDirectory, TenantLimits
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,34 @@ class DimensionMismatch(Misconfigured):
             "or configure the embedder the store was made with."
         )
         self.schema, self.stored, self.configured = schema, stored, configured
+
+
+class CallBucket:
+    """A token bucket: `rate` tool calls a second on average, up to `capacity` at once."""
+
+    def __init__(self, rate: float, capacity: int) -> None:
+        self.rate = rate
+        self.capacity = float(max(capacity, 1))
+        self._tokens = self.capacity
+        self._updated = time.monotonic()
+
+    def take(self) -> bool:
+        """Spend one token if there is one; False if the bucket is empty."""
+        now = time.monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+def over_rate(limits: TenantLimits) -> Limited:
+    """The refusal of a call beyond the tenant's rate."""
+    return Limited(
+        f"this tenant may make {limits.calls_per_second:g} tool calls a second (bursts of "
+        f"{max(limits.burst, 1)}); wait a moment, then retry."
+    )
 
 
 @dataclass
@@ -58,6 +87,19 @@ class Runtime:
         if not self.directory.auth_enabled:
             await self.stores.for_schema(self.directory.default.schema)
 
+    _buckets: dict[str, CallBucket] = field(default_factory=dict)
+
+    def admit(self, tenant: Tenant) -> None:
+        """Count one tool call against the tenant's rate; raises `Limited` beyond it."""
+        limits = self.directory.limits_for(tenant.schema)
+        if not limits.calls_per_second:
+            return
+        bucket = self._buckets.get(tenant.schema)
+        if bucket is None:
+            bucket = self._buckets[tenant.schema] = CallBucket(limits.calls_per_second, limits.burst)
+        if not bucket.take():
+            raise over_rate(limits)
+
     async def store_for(self, tenant: Tenant) -> TenantStore:
         """The provisioned store of the tenant's schema, if its vectors fit the embedder.
 
@@ -75,6 +117,16 @@ class Runtime:
         return store
 
 
+def _refuse_vector_schema_as_tenant(directory: TenantDirectory, vector_schema: str | None) -> None:
+    """pgvector's schema serves every tenant; a key mapped to it would break them all on first use."""
+    # `public` is shared by design and never handed to a tenant role (see store.roles).
+    if vector_schema is not None and vector_schema != "public" and vector_schema in directory.schemas:
+        raise Misconfigured(
+            f"schema {vector_schema} holds the pgvector extension every tenant uses, so no key (nor "
+            "BULKHEAD_DEFAULT_SCHEMA) may map to it; choose a schema of its own"
+        )
+
+
 @asynccontextmanager
 async def open_runtime(settings: Settings, directory: TenantDirectory) -> AsyncIterator[Runtime]:
     """Open the pool and bootstrap the database; close the pool, the embedder and the synthesiser
@@ -89,6 +141,7 @@ async def open_runtime(settings: Settings, directory: TenantDirectory) -> AsyncI
         dimension = embedder.dimension if embedder is not None else None
         provisioner = Provisioner(pool, embedding_dim=dimension or DEFAULT_EMBEDDING_DIM)
         await provisioner.bootstrap()
+        _refuse_vector_schema_as_tenant(directory, provisioner.vector_schema)
         if provisioner.has_vector:
             # Connections opened before the extension existed lack its codec: replace them.
             await pool.expire_connections()

@@ -10,8 +10,9 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from mcp_server.config import Settings
 from mcp_server.errors import InvalidInput, Misconfigured
@@ -22,8 +23,10 @@ MAX_IDENTIFIER_BYTES = 63
 ROLE_PREFIX = "bulkhead_t_"
 HASHED_ROLE_PREFIX = "bulkhead_th_"
 HASHED_KEY = re.compile(r"sha256:([0-9a-fA-F]{64})")
+EXTENSION_SCHEMA = "bulkhead_ext"
+"""Where Bulkhead installs pgvector, shared by every tenant: never a tenant's own schema."""
 # Schemas of Bulkhead's own: the shared vector extension, and the dashboard's sessions.
-RESERVED_SCHEMAS = frozenset({"bulkhead_ext", "bulkhead_web"})
+RESERVED_SCHEMAS = frozenset({EXTENSION_SCHEMA, "bulkhead_web"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,32 @@ class Tenant:
 
     schema: str
     label: str
+
+
+@dataclass(frozen=True, slots=True)
+class TenantLimits:
+    """What one tenant may use; 0 means no limit."""
+
+    max_memories: int = 0
+    max_bytes: int = 0
+    """Bytes of memory text stored, over all the tenant's banks."""
+    calls_per_second: float = 0.0
+    burst: int = 0
+    """Tool calls allowed at once above the steady rate (the token bucket's size)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TenantLimits:
+        """The defaults every tenant has unless its key file line says otherwise."""
+        return cls(
+            max_memories=settings.tenant_max_memories,
+            max_bytes=settings.tenant_max_bytes,
+            calls_per_second=settings.tenant_calls_per_second,
+            burst=settings.tenant_call_burst,
+        )
+
+
+LIMIT_NAMES = {"max_memories": int, "max_bytes": int, "calls_per_second": float, "burst": int}
+"""The `name=value` overrides a key file line may carry after `KEY SCHEMA`."""
 
 
 def validate_schema_name(name: str) -> str:
@@ -43,6 +72,8 @@ def validate_schema_name(name: str) -> str:
         )
     if name.startswith("pg_") or name == "information_schema":
         raise InvalidInput(f"schema name {name!r} is reserved by PostgreSQL")
+    if name == EXTENSION_SCHEMA:
+        raise InvalidInput(f"schema name {name!r} is reserved for the vector extension every tenant shares")
     if name in RESERVED_SCHEMAS:
         raise InvalidInput(f"schema name {name!r} is reserved by Bulkhead")
     return name
@@ -120,23 +151,63 @@ def parse_key_map(text: str) -> list[tuple[bytes, str]]:
     return pairs
 
 
-def parse_key_file(path: Path) -> list[tuple[bytes, str]]:
-    """Parse a key file: one `KEY SCHEMA` (or `sha256:<hex> SCHEMA`) per line, `#` comments."""
+def _limit_overrides(fields: list[str], where: str) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for item in fields:
+        name, sep, raw = item.partition("=")
+        kind = LIMIT_NAMES.get(name)
+        if not sep or kind is None:
+            known = ", ".join(f"{n}=N" for n in LIMIT_NAMES)
+            raise Misconfigured(f"{where}: after 'KEY SCHEMA' only limits may follow ({known}), not {name[:40]!r}")
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise Misconfigured(f"{where}: {name} must be a number, not {raw[:40]!r}") from None
+        if value < 0 or value != value:
+            raise Misconfigured(f"{where}: {name} must be 0 (no limit) or more")
+        overrides[name] = value
+    return overrides
+
+
+def read_key_file(path: Path) -> list[tuple[bytes, str, dict[str, Any]]]:
+    """Every entry of a key file: `KEY SCHEMA [name=value ...]` per line, `#` comments.
+
+    The optional `name=value` pairs override that tenant's limits (`LIMIT_NAMES`).
+    """
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise Misconfigured(f"BULKHEAD_TENANT_KEY_FILE: cannot read {path}: {exc.strerror}") from None
-    pairs: list[tuple[bytes, str]] = []
+    entries: list[tuple[bytes, str, dict[str, Any]]] = []
     for number, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         where = f"BULKHEAD_TENANT_KEY_FILE line {number}"
         fields = line.split()
-        if len(fields) != 2:
+        if len(fields) < 2:
             raise Misconfigured(f"{where}: expected 'KEY SCHEMA' separated by whitespace")
-        pairs.append((_key_digest(fields[0], where), _schema(fields[1], where)))
-    return pairs
+        digest, schema = _key_digest(fields[0], where), _schema(fields[1], where)
+        entries.append((digest, schema, _limit_overrides(fields[2:], where)))
+    return entries
+
+
+def parse_key_file(path: Path) -> list[tuple[bytes, str]]:
+    """A key file's (digest, schema) pairs; see `read_key_file`."""
+    return [(digest, schema) for digest, schema, _ in read_key_file(path)]
+
+
+def schema_limits(defaults: TenantLimits, entries: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, TenantLimits]:
+    """Each schema's limits: the defaults, overridden by its entries, which must agree."""
+    given: dict[str, dict[str, Any]] = {}
+    for number, (schema, overrides) in enumerate(entries, start=1):
+        merged = given.setdefault(schema, {})
+        for name, value in overrides.items():
+            if merged.setdefault(name, value) != value:
+                raise Misconfigured(
+                    f"tenant key entry {number} gives schema {schema} another {name} than an earlier one"
+                )
+    return {schema: replace(defaults, **overrides) for schema, overrides in given.items()}
 
 
 class KeyMap:
@@ -186,23 +257,28 @@ class TenantDirectory:
     auth_enabled: bool
     default: Tenant
     keys: KeyMap
+    default_limits: TenantLimits = TenantLimits()
+    limits: dict[str, TenantLimits] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TenantDirectory:
         """Build the directory, validating every entry; raises `Misconfigured` on the first bad one."""
         default_schema = _schema(settings.default_schema, "BULKHEAD_DEFAULT_SCHEMA")
-        pairs: list[tuple[bytes, str]] = []
+        entries: list[tuple[bytes, str, dict[str, Any]]] = []
         if settings.tenant_key_map is not None:
-            pairs += parse_key_map(settings.tenant_key_map.get_secret_value())
+            entries += [(d, s, {}) for d, s in parse_key_map(settings.tenant_key_map.get_secret_value())]
         if settings.tenant_key_file is not None:
-            pairs += parse_key_file(settings.tenant_key_file)
-        keys = KeyMap(pairs)
+            entries += read_key_file(settings.tenant_key_file)
+        keys = KeyMap((digest, schema) for digest, schema, _ in entries)
+        defaults = TenantLimits.from_settings(settings)
         if settings.auth_configured and not settings.auth_disabled and not len(keys):
             raise Misconfigured("auth is on but the key map and key file hold no keys")
         return cls(
             auth_enabled=settings.auth_enabled,
             default=Tenant(schema=default_schema, label=default_schema),
             keys=keys,
+            default_limits=defaults,
+            limits=schema_limits(defaults, ((schema, overrides) for _, schema, overrides in entries)),
         )
 
     @property
@@ -213,6 +289,10 @@ class TenantDirectory:
     def without_auth(self) -> TenantDirectory:
         """This directory with auth off: every caller gets the default tenant."""
         return TenantDirectory(auth_enabled=False, default=self.default, keys=KeyMap(()))
+
+    def limits_for(self, schema: str) -> TenantLimits:
+        """What the tenant of `schema` may use."""
+        return self.limits.get(schema, self.default_limits)
 
     def resolve(self, key: str | None) -> Tenant | None:
         """The tenant for a request carrying `key`; with auth off, always the default tenant."""

@@ -33,6 +33,7 @@ from mcp_server.memory.ranking import (
 )
 from mcp_server.memory.time_hints import time_hints
 from mcp_server.store import NewDocument, SearchRequest, StoredMemory, TenantStore, UnknownBank
+from mcp_server.tenancy import TenantLimits
 
 T = TypeVar("T")
 
@@ -67,6 +68,7 @@ async def retain(
     document_id: str | None = None,
     metadata: dict[str, Any] | None = None,
     embedder: Embedder | None = None,
+    limits: TenantLimits | None = None,
 ) -> RetainResult:
     """Store `content` as one document of memories, replacing that document if it exists.
 
@@ -96,7 +98,7 @@ async def retain(
     vectors = None
     if embedder is not None and store.has_vectors:
         vectors = await embedder.embed_documents(document.chunks)
-    ids = await store.retain(bank, document, vectors)
+    ids = await store.retain(bank, document, vectors, limits=limits)
     return RetainResult(bank=bank, document_id=document.document_id, memory_ids=[str(i) for i in ids])
 
 

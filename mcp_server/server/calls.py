@@ -34,7 +34,7 @@ T = TypeVar("T")
 OUTCOME: dict[ErrorKind, str] = {
     ErrorKind.INVALID: "rejected",
     ErrorKind.NOT_FOUND: "rejected",
-    ErrorKind.LIMITED: "rejected",
+    ErrorKind.LIMITED: "limited",
     ErrorKind.UNAVAILABLE: "unavailable",
     ErrorKind.MISCONFIGURED: "error",
 }
@@ -115,6 +115,7 @@ async def perform(
     try:
         tenant = binding.tenant()
         label = tenant.label
+        runtime.admit(tenant)
         if tool is None:
             outcome = "rejected"
             return await invoke()

@@ -9,7 +9,6 @@ on uvicorn until a signal stops it.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,20 +16,22 @@ from contextlib import asynccontextmanager
 
 import anyio
 import uvicorn
-from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from mcp_server.config import MIB, Settings
+from mcp_server.config import Settings
 from mcp_server.errors import BulkheadError
 from mcp_server.runtime import Runtime, open_runtime
 from mcp_server.server.app import build_server
 from mcp_server.server.auth import KeyVerifier, auth_settings
 from mcp_server.server.binding import BearerTenant
+from mcp_server.server.http_guards import BoundedBodies, body_limit, header_deadline, is_loopback, transport_security
 from mcp_server.server.lifecycle import STREAMS_CLOSE_TIMEOUT, GracefulServer, InFlightCalls
 from mcp_server.server.metrics import Metrics
+from mcp_server.server.sessions import SessionQuota
 from mcp_server.tenancy import TenantDirectory
 from mcp_server.web.app import MOUNT_PATH, build_dashboard
 
@@ -44,16 +45,6 @@ READY_PATH = "/readyz"
 METRICS_PATH = "/metrics"
 # A readiness probe that waits longer than this for the database calls it not ready.
 READY_TIMEOUT = 5.0
-
-
-def is_loopback(host: str) -> bool:
-    """True for `localhost` and loopback addresses: only this machine can connect."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def local_url(host: str, port: int) -> str:
@@ -96,16 +87,25 @@ def build_http_app(runtime: Runtime, *, host: str, port: int, in_flight: InFligh
         auth = auth_settings(base_url(settings, host, port))
     server = build_server(runtime, BearerTenant(directory), auth=auth, token_verifier=verifier, middleware=[in_flight])
     # A retain of the largest allowed content must not be refused before it is read.
-    body_limit = max(DEFAULT_MAX_REQUEST_BODY_SIZE, 2 * settings.max_content_bytes + MIB)
-    # `host` turns on the SDK's DNS-rebinding protection when serving on loopback.
+    max_body = body_limit(settings.max_content_bytes)
+    security = transport_security(settings, host)
+    if security is not None:
+        logger.debug("DNS-rebinding protection on: Host may be %s", ", ".join(security.allowed_hosts))
     streamable = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=settings.http_stateless,
         session_idle_timeout=settings.session_idle_timeout,
-        max_request_body_size=body_limit,
+        max_request_body_size=max_body,
+        transport_security=security,
         host=host,
     )
-    sse = server.sse_app(sse_path=SSE_PATH, message_path=MESSAGE_PATH, max_request_body_size=body_limit, host=host)
+    sse = server.sse_app(
+        sse_path=SSE_PATH,
+        message_path=MESSAGE_PATH,
+        max_request_body_size=max_body,
+        transport_security=security,
+        host=host,
+    )
 
     routes: list[BaseRoute] = list(streamable.routes)
     taken = {getattr(route, "path", None) for route in routes}
@@ -130,7 +130,20 @@ def build_http_app(runtime: Runtime, *, host: str, port: int, in_flight: InFligh
             yield
 
     # Both SDK apps carry the same bearer-auth middleware; it authenticates, the routes require.
-    return Starlette(routes=routes, middleware=streamable.user_middleware, lifespan=lifespan)
+    # The session quota comes after it, so it knows each request's tenant.
+    quota = Middleware(
+        SessionQuota,
+        per_tenant=settings.max_sessions_per_tenant,
+        total=settings.max_sessions,
+        idle_timeout=settings.session_idle_timeout,
+        default_tenant=directory.default.schema,
+        streamable_path=MCP_PATH,
+        sse_path=SSE_PATH,
+    )
+    bodies = Middleware(
+        BoundedBodies, max_bytes=max_body, timeout=settings.http_body_timeout, paths=(MCP_PATH, MESSAGE_PATH)
+    )
+    return Starlette(routes=routes, middleware=[bodies, *streamable.user_middleware, quota], lifespan=lifespan)
 
 
 async def serve_http(settings: Settings, directory: TenantDirectory, sock: socket.socket, *, host: str) -> None:
@@ -145,6 +158,8 @@ async def serve_http(settings: Settings, directory: TenantDirectory, sock: socke
             log_level=settings.log_level.lower(),
             timeout_graceful_shutdown=int(STREAMS_CLOSE_TIMEOUT),
             server_header=False,
+            http=header_deadline(settings.http_header_timeout),
+            limit_concurrency=settings.http_max_connections,
         )
         auth = "bearer keys required" if directory.auth_enabled else f"auth off, schema {directory.default.schema}"
         logger.info(

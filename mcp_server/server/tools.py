@@ -109,6 +109,7 @@ async def retain(
         metadata=metadata,
         max_content_bytes=call.runtime.settings.max_content_bytes,
         embedder=call.runtime.embedder,
+        limits=call.runtime.directory.limits_for(call.tenant.schema),
     )
     stored = f"{counted(len(result.memory_ids))} in bank {result.bank!r} as document {result.document_id!r}"
     if result.already_stored:

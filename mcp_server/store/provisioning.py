@@ -15,7 +15,7 @@ import asyncpg
 
 from mcp_server.db.migrations import Migration, load_migrations
 from mcp_server.db.pool import connection_failures_as_unavailable
-from mcp_server.store.roles import prepare_tenant_schema, share_extension_schema
+from mcp_server.store.roles import prepare_tenant_schema, share_extension_schema, withhold_temporary_tables
 from mcp_server.store.sql import EXTENSION_SCHEMA, SchemaNames, quote_identifier, render
 from mcp_server.store.sql import catalog as sql
 from mcp_server.store.sql.migrations import MigrationSQL
@@ -49,7 +49,10 @@ class Provisioner:
         return self.vector_schema is not None
 
     async def bootstrap(self) -> None:
-        """Find or install the vector extension (in its own schema); lexical-only without it."""
+        """Find or install the vector extension (in its own schema); lexical-only without it.
+
+        Also takes TEMPORARY on the database from PUBLIC (see `roles.withhold_temporary_tables`).
+        """
         with connection_failures_as_unavailable():
             await self._bootstrap()
         if self.vector_schema is None:
@@ -59,6 +62,7 @@ class Provisioner:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(sql.TRANSACTION_SETTINGS)
             await conn.execute(sql.ADVISORY_XACT_LOCK, "bulkhead:bootstrap")
+            await withhold_temporary_tables(conn)
             self.vector_schema = await conn.fetchval(sql.VECTOR_SCHEMA)
             if self.vector_schema is None and await conn.fetchval(sql.VECTOR_AVAILABLE):
                 try:

@@ -39,6 +39,7 @@ async def prepare_tenant_schema(conn: Connection, schema: str, statements: RoleS
     Runs inside the caller's transaction, under the schema's advisory lock.
     """
     role = tenant_role_name(schema)
+    await _refuse_extension_schema(conn, schema)
     await _ensure_role(conn, role, statements)
     if not await conn.fetchval(sql.CAN_SET_ROLE, role):
         try:
@@ -50,6 +51,18 @@ async def prepare_tenant_schema(conn: Connection, schema: str, statements: RoleS
                 f"GRANT {quote_identifier(role)} TO <login role>, or run Bulkhead as a role with CREATEROLE"
             ) from None
     await _own_schema(conn, schema, role, statements)
+
+
+async def _refuse_extension_schema(conn: Connection, schema: str) -> None:
+    """A schema holding an extension serves every role: handing it to one would break the others."""
+    if schema == SHARED_SCHEMA:
+        return
+    extensions = [row["extname"] for row in await conn.fetch(sql.SCHEMA_EXTENSIONS, schema)]
+    if extensions:
+        raise not_provisioned(
+            f"schema {schema} holds the extension(s) {', '.join(extensions)}, which every role uses; Bulkhead "
+            "will not make it a tenant's schema: map the key to a schema of its own"
+        )
 
 
 async def _ensure_role(conn: Connection, role: str, statements: RoleSQL) -> None:
@@ -146,3 +159,22 @@ async def share_extension_schema(conn: Connection, vector_schema: str) -> bool:
         )
         return False
     return True
+
+
+async def withhold_temporary_tables(conn: Connection) -> None:
+    """Take TEMPORARY on the database from PUBLIC, so no tenant role can create temporary objects."""
+    if not await conn.fetchval(sql.PUBLIC_MAY_CREATE_TEMPORARY):
+        return
+    database = await conn.fetchval(sql.CURRENT_DATABASE)
+    try:
+        async with conn.transaction():
+            await conn.execute(sql.revoke_temporary(database))
+    except asyncpg.InsufficientPrivilegeError:
+        logger.warning(
+            "tenant roles may create temporary tables in database %s, which outlive their transaction on "
+            "shared connections; run REVOKE TEMPORARY ON DATABASE %s FROM PUBLIC as its owner",
+            database,
+            quote_identifier(database),
+        )
+        return
+    logger.info("database %s: PUBLIC may no longer create temporary tables", database)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 from pgvector import Vector
 
 from mcp_server.db.pool import Connection, Waiting, connection_failures_as_unavailable
-from mcp_server.errors import NotFound, Unavailable
+from mcp_server.errors import Limited, NotFound, Unavailable
 from mcp_server.store import search as searching
 from mcp_server.store.search import Candidate, CommonWords, SearchRequest
 from mcp_server.store.sql import EXTENSION_SCHEMA, SchemaNames
@@ -22,6 +23,15 @@ from mcp_server.store.sql.catalog import TRANSACTION_SETTINGS
 from mcp_server.store.sql.memories import MemorySQL
 from mcp_server.store.sql.roles import RoleSQL
 from mcp_server.store.sql.search import SearchSQL
+from mcp_server.tenancy import TenantLimits
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# PostgreSQL gave up on the transaction because of another one; running it again may succeed.
+CONTENTION = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+CONTENDED = "another call was changing the same memories at that moment; nothing was changed, so retry."
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +169,23 @@ class TenantStore:
         if self.on_missing is not None:
             self.on_missing(self.schema)
 
+    async def _write(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        """Run `work` in one tenant transaction; once more if PostgreSQL aborted it for contention.
+
+        Writes lock a document's row before its memories, so they should not deadlock; if one
+        still loses to another transaction, it is retried once, then refused as `Unavailable`.
+        """
+        try:
+            async with self.transaction() as conn:
+                return await work(conn)
+        except CONTENTION as exc:
+            logger.info("schema %s: transaction aborted by %s; retrying once", self.schema, type(exc).__name__)
+        try:
+            async with self.transaction() as conn:
+                return await work(conn)
+        except CONTENTION as exc:
+            raise Unavailable(CONTENDED) from exc
+
     async def bank_id(self, conn: Connection, bank: str) -> int:
         """The id of the bank in this schema; `UnknownBank` if there is none."""
         bank_id = await conn.fetchval(self.memory_sql.bank_id, bank)
@@ -166,14 +193,27 @@ class TenantStore:
             raise UnknownBank(bank)
         return int(bank_id)
 
-    async def retain(self, bank: str, document: NewDocument, vectors: Sequence[Any] | None = None) -> list[uuid.UUID]:
+    async def retain(
+        self,
+        bank: str,
+        document: NewDocument,
+        vectors: Sequence[Any] | None = None,
+        *,
+        limits: TenantLimits | None = None,
+    ) -> list[uuid.UUID]:
         """Create the bank if needed and replace the document's memories with `document.chunks`.
 
         `vectors`, one per chunk, are stored as the chunks' embeddings when the schema has vectors.
+        A retain that would take the schema past a storage limit of `limits` is refused as
+        `Limited`, inside the same transaction, so it changes nothing.
         """
         ids = [uuid.uuid4() for _ in document.chunks]
         sql = self.memory_sql
-        async with self.transaction() as conn:
+        quota = limits if limits is not None and (limits.max_memories or limits.max_bytes) else None
+
+        async def work(conn: Connection) -> list[uuid.UUID]:
+            if quota is not None:
+                await conn.execute(sql.quota_lock, f"bulkhead:quota:{self.schema}")
             bank_id = await conn.fetchval(sql.ensure_bank, bank)
             if bank_id is None:
                 # A concurrent retain created the bank: our insert waited for it to commit and did
@@ -182,6 +222,8 @@ class TenantStore:
             # The upsert locks the document row, so concurrent re-retains of one id serialise.
             await conn.execute(sql.upsert_document, bank_id, document.document_id)
             await conn.execute(sql.delete_document_memories, bank_id, document.document_id)
+            if quota is not None:
+                await self._check_room(conn, quota, document)
             shared = (
                 bank_id,
                 document.document_id,
@@ -196,7 +238,26 @@ class TenantStore:
                 await conn.execute(sql.insert_memories_embedded, *shared, as_vectors(vectors))
             else:
                 await conn.execute(sql.insert_memories, *shared)
-        return ids
+            return ids
+
+        return await self._write(work)
+
+    async def _check_room(self, conn: Connection, limits: TenantLimits, document: NewDocument) -> None:
+        """Refuse a document that would not fit beside what the schema holds without it."""
+        usage = await conn.fetchrow(self.memory_sql.usage)
+        assert usage is not None  # an aggregate always returns one row
+        memories, stored = int(usage["memories"]), int(usage["bytes"])
+        adding = sum(len(chunk.encode("utf-8")) for chunk in document.chunks)
+        if limits.max_memories and memories + len(document.chunks) > limits.max_memories:
+            raise Limited(
+                f"this tenant may keep at most {limits.max_memories} memories and holds {memories}, "
+                f"too many to add {len(document.chunks)}; forget some first."
+            )
+        if limits.max_bytes and stored + adding > limits.max_bytes:
+            raise Limited(
+                f"this tenant may keep at most {limits.max_bytes} bytes of memory text and holds {stored}, "
+                f"too many to add {adding}; forget some first."
+            )
 
     async def search(self, request: SearchRequest, vector: Awaitable[Any] | None = None) -> list[Candidate]:
         """Recall's candidates for `request`: the best by full-text rank and by vector, plus neighbours.
@@ -216,22 +277,34 @@ class TenantStore:
     async def forget_memories(self, bank: str, memory_ids: Sequence[uuid.UUID]) -> int:
         """Delete these memories of the bank (ids elsewhere are ignored); returns how many went."""
         sql = self.memory_sql
-        async with self.transaction() as conn:
+
+        async def work(conn: Connection) -> int:
             bank_id = await self.bank_id(conn, bank)
+            # Documents before memories, as retain takes them, in one order across callers.
+            held = [
+                row["document_id"] for row in await conn.fetch(sql.documents_of_memories, bank_id, list(memory_ids))
+            ]
+            await conn.execute(sql.lock_documents, bank_id, held)
             rows = await conn.fetch(sql.delete_memories, bank_id, list(memory_ids))
             documents = sorted({row["document_id"] for row in rows})
             if documents:
                 await conn.execute(sql.delete_empty_documents, bank_id, documents)
-        return len(rows)
+            return len(rows)
+
+        return await self._write(work)
 
     async def forget_document(self, bank: str, document_id: str) -> int:
         """Delete a document and all its memories; returns how many memories went."""
         sql = self.memory_sql
-        async with self.transaction() as conn:
+
+        async def work(conn: Connection) -> int:
             bank_id = await self.bank_id(conn, bank)
+            await conn.execute(sql.lock_documents, bank_id, [document_id])
             status = await conn.execute(sql.delete_document_memories, bank_id, document_id)
             await conn.execute(sql.delete_document, bank_id, document_id)
-        return int(status.rsplit(" ", 1)[-1])
+            return int(status.rsplit(" ", 1)[-1])
+
+        return await self._write(work)
 
     async def find_identical(self, bank: str, document: NewDocument, *, same_id: bool) -> RetainedDocument | None:
         """The document of the bank holding exactly `document`'s chunks and fields, if one does.
@@ -257,11 +330,14 @@ class TenantStore:
     async def forget_bank(self, bank: str) -> int:
         """Delete the bank with every document and memory in it; returns how many memories went."""
         sql = self.memory_sql
-        async with self.transaction() as conn:
+
+        async def work(conn: Connection) -> int:
             bank_id = await self.bank_id(conn, bank)
             deleted = await conn.fetchval(sql.delete_bank_memories, bank_id)
             await conn.execute(sql.delete_bank, bank_id)
-        return int(deleted)
+            return int(deleted)
+
+        return await self._write(work)
 
     async def list_banks(self) -> list[BankSummary]:
         """Every bank of the tenant, by name."""

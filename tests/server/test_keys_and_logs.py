@@ -16,7 +16,7 @@ pytestmark = pytest.mark.anyio
 
 CALL_LINE = re.compile(
     r"INFO mcp_server\.calls: tool call tenant=(?P<tenant>\S+) tool=(?P<tool>\S+) bank=(?P<bank>\S+)"
-    r" outcome=(?P<outcome>ok|rejected|unavailable|error) duration_ms=\d+\.\d"
+    r" outcome=(?P<outcome>ok|rejected|limited|unavailable|error) duration_ms=\d+\.\d"
 )
 
 

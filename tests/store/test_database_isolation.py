@@ -34,7 +34,7 @@ from mcp_server.store.sql.migrations import MigrationSQL
 from mcp_server.store.sql.roles import RoleSQL
 from mcp_server.store.sql.search import SearchSQL
 from mcp_server.store.tenants import drop_schema
-from mcp_server.tenancy import tenant_role_name
+from mcp_server.tenancy import TenantLimits, tenant_role_name
 
 pytestmark = pytest.mark.anyio
 
@@ -183,7 +183,11 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
         first = await store.retain(
             "notes", document("d1", "Kiwis grow on vines.", "Vines need wire.", tags=("a",), when=march)
         )
-        second = await store.retain("notes", document("d2", "Wire fences keep goats out.", tags=("a", "b"), when=may))
+        second = await store.retain(
+            "notes",
+            document("d2", "Wire fences keep goats out.", tags=("a", "b"), when=may),
+            limits=TenantLimits(max_memories=100, max_bytes=10_000),
+        )
         again = await store.find_identical(
             "notes", document("d9", "Wire fences keep goats out.", tags=("a", "b"), when=may), same_id=False
         )

@@ -191,7 +191,7 @@ async def test_tenants_drop_asks_and_refuses_what_it_must(pg_url: str, source: s
     # pgvector's own schema is refused by name before anything is looked up; a schema an operator
     # chose for an extension is refused by what it holds (`store.tenants.drop_schema`).
     extension = bulkhead(pg_url, "tenants", "drop", "--schema", "bulkhead_ext", "--yes")
-    assert extension.returncode == 2 and "reserved by Bulkhead" in extension.stderr
+    assert extension.returncode == 2 and "reserved for the vector extension" in extension.stderr
     unknown = bulkhead(pg_url, "tenants", "drop", "--schema", unique("nobody"), "--yes")
     assert unknown.returncode == 4, unknown.stderr
     mistyped = bulkhead(pg_url, "tenants", "drop", "--schema", source, stdin="something else\n")

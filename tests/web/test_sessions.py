@@ -32,9 +32,12 @@ def test_a_binding_resolves_only_with_its_key_mapped_and_its_own_nonce() -> None
     assert binding not in (digest_key("key-a"), key_binding(digest_key("key-a"), b""))
 
 
-@pytest.mark.parametrize("name", ["bulkhead_web", "bulkhead_ext"])
-def test_bulkheads_own_schemas_cannot_be_tenants(name: str) -> None:
-    with pytest.raises(InvalidInput, match="reserved by Bulkhead"):
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("bulkhead_web", "reserved by Bulkhead"), ("bulkhead_ext", "reserved for the vector extension")],
+)
+def test_bulkheads_own_schemas_cannot_be_tenants(name: str, reason: str) -> None:
+    with pytest.raises(InvalidInput, match=reason):
         validate_schema_name(name)
 
 

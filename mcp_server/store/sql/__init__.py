@@ -20,9 +20,17 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, overload
 
-from mcp_server.tenancy import tenant_role_name, validate_schema_name
+from mcp_server.tenancy import EXTENSION_SCHEMA, tenant_role_name, validate_schema_name
 
-EXTENSION_SCHEMA = "bulkhead_ext"
+__all__ = [
+    "EXTENSION_SCHEMA",
+    "NamedStatement",
+    "SchemaNames",
+    "StatementGroup",
+    "Template",
+    "quote_identifier",
+    "render",
+]
 
 
 def quote_identifier(name: str) -> str:

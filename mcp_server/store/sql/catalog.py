@@ -41,6 +41,20 @@ def share_extension_schema(vector_schema: str) -> str:
     return render(SHARE_EXTENSION_SCHEMA, vector_schema=quote_identifier(vector_schema))
 
 
+# Temporary tables made under a tenant role outlive its transaction on a pooled connection that
+# every tenant shares, so PUBLIC (and with it each tenant role) may not create them.
+PUBLIC_MAY_CREATE_TEMPORARY = (
+    "SELECT pg_catalog.has_database_privilege('public', pg_catalog.current_database(), 'TEMPORARY')"
+)
+CURRENT_DATABASE = "SELECT pg_catalog.current_database()"
+REVOKE_TEMPORARY = "REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC"
+
+
+def revoke_temporary(database: str) -> str:
+    """The revoke that keeps tenant roles from creating temporary objects in `database`."""
+    return render(REVOKE_TEMPORARY, database=quote_identifier(database))
+
+
 # $1 is a role name ('public' for PUBLIC), $2 a schema name, $3 privileges such as 'USAGE'.
 SCHEMA_PRIVILEGE = "SELECT pg_catalog.has_schema_privilege($1, $2, $3)"
 
@@ -57,6 +71,12 @@ WHERE r.rolname = $1
 CAN_SET_ROLE = """
 SELECT pg_catalog.pg_has_role($1, CASE WHEN pg_catalog.current_setting('server_version_num')::integer >= 160000
                                        THEN 'SET' ELSE 'MEMBER' END)
+"""
+# Extensions installed in a schema ($1): such a schema is shared and never becomes a tenant's.
+SCHEMA_EXTENSIONS = """
+SELECT e.extname FROM pg_catalog.pg_extension AS e
+JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
+WHERE n.nspname = $1 ORDER BY e.extname
 """
 SCHEMA_OWNER = """
 SELECT pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace AS n WHERE n.nspname = $1

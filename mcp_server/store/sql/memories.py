@@ -19,6 +19,21 @@ class MemorySQL(StatementGroup):
         INSERT INTO {schema}.documents (bank_id, id) VALUES ($1, $2)
         ON CONFLICT (bank_id, id) DO UPDATE SET retained_at = now()
     """)
+    # Storage limits: retains of one schema that check them run one at a time, so two at the
+    # limit cannot both see room; forgets never take this lock, they only free room.
+    quota_lock = Template("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))")
+    usage = Template("""
+        SELECT count(*) AS memories, coalesce(sum(octet_length(text)), 0) AS bytes FROM {schema}.memories
+    """)
+    # Every write locks a document's row before touching its memories, documents in id order, so
+    # a replace and a forget of the same document queue up instead of deadlocking.
+    documents_of_memories = Template("""
+        SELECT DISTINCT document_id FROM {schema}.memories WHERE bank_id = $1 AND id = ANY($2::uuid[])
+        ORDER BY document_id
+    """)
+    lock_documents = Template("""
+        SELECT id FROM {schema}.documents WHERE bank_id = $1 AND id = ANY($2::text[]) ORDER BY id FOR UPDATE
+    """)
     delete_document_memories = Template("DELETE FROM {schema}.memories WHERE bank_id = $1 AND document_id = $2")
     insert_memories = Template("""
         INSERT INTO {schema}.memories
