@@ -14,13 +14,15 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from helpers.pgbouncer import PgBouncer
 
-from mcp_server.config import load_settings
-from mcp_server.db.pool import create_pool
-
-# The helpers' own asserts (a tool call that must succeed, ...) explain themselves when they fail.
+# The helpers' own asserts (a tool call that must succeed, ...) explain themselves when they fail;
+# registered before anything imports them.
 pytest.register_assert_rewrite("helpers")
+
+from helpers.pgbouncer import PgBouncer  # noqa: E402
+
+from mcp_server.config import load_settings  # noqa: E402
+from mcp_server.db.pool import create_pool  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -49,6 +49,7 @@ def build_dashboard(
         Route("/banks/{bank}/", pages.bank, name="bank", methods=["GET"]),
         Route("/banks/{bank}/memories/{memory_id}", pages.memory, name="memory", methods=["GET"]),
         Route("/banks/{bank}/recall", pages.recall, name="recall", methods=["GET"]),
+        Route("/banks/{bank}/reflect", pages.reflect, name="reflect", methods=["GET"]),
         Route("/banks/{bank}/forget", pages.forget_page, name="forget", methods=["GET"]),
         Route("/banks/{bank}/forget", pages.forget, methods=["POST"]),
         Route("/banks/{bank}/export", pages.export, name="export", methods=["GET"]),

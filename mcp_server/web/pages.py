@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from mcp_server.errors import HTTP_STATUS, BulkheadError, InvalidInput
-from mcp_server.memory import inspection
+from mcp_server.memory import inspection, reflection
 from mcp_server.memory.arguments import MAX_MEMORY_IDS, MAX_RESULTS
 from mcp_server.memory.operations import forget, recall_ranked
 from mcp_server.runtime import Runtime
@@ -26,6 +26,7 @@ from mcp_server.web.sessions import Sessions, Viewer, csrf_matches
 MAX_KEY_CHARS = 4096
 NOT_A_KEY = "That key is not valid."
 TOO_MANY = "Too many failed sign-ins from here; wait a few minutes and try again."
+NO_MODEL = "no model endpoint is configured for this server"
 
 
 def _environment() -> jinja2.Environment:
@@ -186,6 +187,26 @@ class Dashboard:
             )
         template = "_results.html" if "hx-request" in request.headers else "recall.html"
         return self.render(request, template, viewer, bank=bank, query=query, max_results=max_results, found=found)
+
+    async def reflect(self, request: Request) -> Response:
+        """The `reflect` tool's answer, with its mode and citations; reads only."""
+        viewer = await self.viewer(request)
+        store = await self.store(viewer)
+        bank = await inspection.known_bank(store, request.path_params["bank"])
+        query = request.query_params.get("query") or ""
+        answered = None
+        if query.strip():
+            # The configured endpoint, else extraction: a browser offers no model to sample.
+            synthesiser = self.runtime.synthesiser
+            answered = await reflection.reflect(
+                store,
+                query=query,
+                bank=bank,
+                embedder=self.runtime.embedder,
+                synthesisers=[synthesiser] if synthesiser is not None else [],
+                fallback=None if synthesiser is not None else NO_MODEL,
+            )
+        return self.render(request, "reflect.html", viewer, bank=bank, query=query, answered=answered)
 
     async def forget_page(self, request: Request) -> Response:
         """The confirmation: names exactly what the button will delete. Changes nothing."""

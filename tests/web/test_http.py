@@ -141,7 +141,14 @@ def test_other_tenants_names_and_ids_give_the_same_404_as_unknown_ones(tenants: 
             # Identical but for the name itself, which the page repeats as it was asked for.
             assert a.text.replace(*swap) == b.text
 
-        for suffix in ("/", "/recall?query=fact", "/export", "/forget?everything=1", f"/memories/{nobody}"):
+        for suffix in (
+            "/",
+            "/recall?query=fact",
+            "/reflect?query=fact",
+            "/export",
+            "/forget?everything=1",
+            f"/memories/{nobody}",
+        ):
             same(f"/banks/{other_bank}{suffix}", f"/banks/never-made{suffix}", (other_bank, "never-made"))
         same(
             f"/banks/{own_bank}/memories/{other_ids[0]}", f"/banks/{own_bank}/memories/{nobody}", (other_ids[0], nobody)
@@ -189,6 +196,21 @@ def test_a_post_without_the_csrf_token_or_from_another_site_is_refused(tenants: 
         # GETs change nothing: the confirmation page deletes nothing.
         assert client.get(f"/banks/{bank}/forget", params={"memory_id": first}).status_code == 200
         assert first in client.get(f"/banks/{bank}/").text
+
+
+def test_reflect_answers_from_the_viewers_bank_and_links_what_it_cites(tenants: Tenants) -> None:
+    own_bank, own_ids = tenants.banks[0], tenants.ids[0]
+    with dashboard(tenants.server.url) as client:
+        sign_in(client, tenants.keys[0])
+        assert client.get(f"/banks/{own_bank}/").text.count(f"/ui/banks/{own_bank}/reflect") == 1
+        empty = client.get(f"/banks/{own_bank}/reflect")
+        assert empty.status_code == 200 and 'id="answer"' not in empty.text
+        page = client.get(f"/banks/{own_bank}/reflect", params={"query": "Which fact is number 1?"})
+        assert page.status_code == 200, page.text
+        assert "mode <code>extractive</code>" in page.text and "no model endpoint is configured" in page.text
+        cited = [memory_id for memory_id in own_ids if f"/ui/banks/{own_bank}/memories/{memory_id}" in page.text]
+        assert cited and f"{own_bank} fact 1" in page.text
+        assert not any(memory_id in page.text for memory_id in tenants.ids[1])
 
 
 def test_every_response_carries_the_security_headers(tenants: Tenants) -> None:
