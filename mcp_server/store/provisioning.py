@@ -1,9 +1,9 @@
 """Provisioning: the shared vector extension, and each tenant schema's migrations.
 
 A schema is migrated on its first use in a process, under a transaction-scoped advisory lock, so
-two processes racing on a new schema apply each migration exactly once. Each migration runs in
-its own transaction together with the row that records it, under the schema's tenant role, so
-the tenant role owns every object it creates (see `roles`).
+two processes racing on a new schema apply each migration exactly once. The pending migrations
+run in one transaction together with the rows that record them, under the schema's tenant role,
+so the tenant role owns every object it creates (see `roles`).
 """
 
 from __future__ import annotations
@@ -86,11 +86,7 @@ class Provisioner:
             names = SchemaNames(schema)
             roles, migrations = RoleSQL(names), MigrationSQL(names)
             with connection_failures_as_unavailable():
-                applied = await self._applied_versions(schema, roles, migrations)
-                for migration in self.migrations:
-                    if migration.version in applied or not self._can_apply(migration):
-                        continue
-                    await self._apply(schema, roles, migrations, migration)
+                await self._migrate(schema, roles, migrations)
             self._ready.add(schema)
         # Whoever still waits on the lock finds the schema ready; later callers never take it.
         self._locks.pop(schema, None)
@@ -110,29 +106,34 @@ class Provisioner:
         missing = migration.requires - ({"vector"} if self.has_vector else set())
         return not missing
 
-    async def _applied_versions(self, schema: str, roles: RoleSQL, migrations: MigrationSQL) -> set[int]:
+    async def _migrate(self, schema: str, roles: RoleSQL, migrations: MigrationSQL) -> None:
+        """Give the schema its role, then apply every pending migration, all in one transaction.
+
+        One transaction (not one per migration) keeps a new tenant's first call short, and an
+        upgrade all or nothing; the advisory lock makes a second process wait, then find nothing
+        left to do.
+        """
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(sql.TRANSACTION_SETTINGS)
             await conn.execute(sql.ADVISORY_XACT_LOCK, f"bulkhead:schema:{schema}")
             await prepare_tenant_schema(conn, schema, roles)
             await conn.execute(roles.set_role)
             await conn.execute(migrations.create_migrations_table)
-            return {row["version"] for row in await conn.fetch(migrations.applied_versions)}
+            applied = {row["version"] for row in await conn.fetch(migrations.applied_versions)}
+            done = []
+            for migration in self.migrations:
+                if migration.version in applied or not self._can_apply(migration):
+                    continue
+                await conn.execute(self._body(schema, migration))
+                await conn.execute(migrations.record_version, migration.version, migration.name)
+                done.append(migration.name)
+        for name in done:
+            logger.info("schema %s: applied migration %s", schema, name)
 
-    async def _apply(self, schema: str, roles: RoleSQL, migrations: MigrationSQL, migration: Migration) -> None:
-        body = render(
+    def _body(self, schema: str, migration: Migration) -> str:
+        return render(
             migration.template,
             schema=quote_identifier(schema),
             vector_schema=quote_identifier(self.vector_schema or EXTENSION_SCHEMA),
             embedding_dim=int(self.embedding_dim),
         )
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(sql.TRANSACTION_SETTINGS)
-            await conn.execute(sql.ADVISORY_XACT_LOCK, f"bulkhead:schema:{schema}")
-            # Another process may have applied it while we waited for the lock.
-            if migration.version in {r["version"] for r in await conn.fetch(migrations.applied_versions)}:
-                return
-            await conn.execute(roles.set_role)
-            await conn.execute(body)
-            await conn.execute(migrations.record_version, migration.version, migration.name)
-        logger.info("schema %s: applied migration %s", schema, migration.name)
