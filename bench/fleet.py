@@ -29,7 +29,7 @@ import httpx2
 REPO = Path(__file__).resolve().parent.parent
 # The PgBouncer runner the tests use (Debian's pgbouncer in transaction mode, as a subprocess).
 sys.path.insert(0, str(REPO / "tests"))
-from pgbouncer_support import PgBouncer  # noqa: E402
+from helpers.pgbouncer import PgBouncer  # noqa: E402
 
 LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
