@@ -41,6 +41,8 @@ def server_env(pg_url: str | None, **settings: str) -> dict[str, str]:
         if os.environ.get("BULKHEAD_DATABASE_POOLER"):
             env["BULKHEAD_DATABASE_POOLER"] = os.environ["BULKHEAD_DATABASE_POOLER"]
     env["BULKHEAD_LOG_LEVEL"] = "WARNING"
+    # Tests fire calls far faster than any tenant's default rate; the quota tests set their own.
+    env["BULKHEAD_TENANT_CALLS_PER_SECOND"] = "0"
     env.update({f"BULKHEAD_{k.upper()}": v for k, v in settings.items()})
     return env
 
@@ -130,6 +132,7 @@ async def in_process_client(pg_url: str, schema: str, **settings: Any) -> AsyncI
     from mcp_server.server.binding import FixedTenant
     from mcp_server.tenancy import TenantDirectory
 
+    settings.setdefault("tenant_calls_per_second", 0)  # as in `server_env`
     loaded = load_settings(_env_file=None, database_url=pg_url, default_schema=schema, **settings)
     directory = TenantDirectory.from_settings(loaded)
     async with (
