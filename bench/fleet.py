@@ -106,6 +106,8 @@ def server_env(database_url: str, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BULKHEAD_")}
     env["BULKHEAD_DATABASE_URL"] = database_url
     env["BULKHEAD_LOG_LEVEL"] = "INFO"
+    # Load and tenant benches measure the server, not the per-tenant call rate (settings may set one).
+    env["BULKHEAD_TENANT_CALLS_PER_SECOND"] = "0"
     env.update({f"BULKHEAD_{k.upper()}": v for k, v in settings.items()})
     return env
 

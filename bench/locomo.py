@@ -116,6 +116,8 @@ def server_env(args: argparse.Namespace, data_dir: str | None) -> dict[str, str]
         BULKHEAD_AUTH_DISABLED="true",
         BULKHEAD_LOG_LEVEL="WARNING",
     )
+    # The bench measures the server, not its quotas: retains here come faster than a tenant's default rate.
+    env.update({f"BULKHEAD_TENANT_{name}": "0" for name in ("MAX_MEMORIES", "MAX_BYTES", "CALLS_PER_SECOND")})
     env.pop("BULKHEAD_TENANT_KEY_MAP", None)
     env.pop("BULKHEAD_TENANT_KEY_FILE", None)
     if args.embedder:
