@@ -8,7 +8,6 @@ bench's client costs little CPU next to the servers it measures on a small machi
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shlex
@@ -22,18 +21,15 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import httpx2
 
 REPO = Path(__file__).resolve().parent.parent
 # The PgBouncer runner the tests use (Debian's pgbouncer in transaction mode, as a subprocess).
 sys.path.insert(0, str(REPO / "tests"))
+# The raw stateless `tools/call` the replica tests use, offered to every fleet bench.
+from helpers.http import ToolError, tool_call  # noqa: E402, F401
 from helpers.pgbouncer import PgBouncer  # noqa: E402
 
 LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
-HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-PROTOCOL = "2025-11-25"
 
 
 def say(text: str) -> None:
@@ -157,24 +153,3 @@ def key_file(keys_and_schemas: list[tuple[str, str]]) -> Path:
     path = Path(tempfile.mkstemp(prefix="bulkhead-bench-keys-")[1])
     path.write_text("".join(f"{key} {schema}\n" for key, schema in keys_and_schemas))
     return path
-
-
-class ToolError(Exception):
-    """The server answered with a tool error."""
-
-
-async def tool_call(http: httpx2.AsyncClient, url: str, key: str, name: str, **arguments: Any) -> dict[str, Any]:
-    """One `tools/call` as its own POST; the structured result, or ToolError."""
-    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
-    headers = {**HEADERS, "Authorization": f"Bearer {key}", "mcp-protocol-version": PROTOCOL}
-    response = await http.post(f"{url}/mcp", json=message, headers=headers)
-    response.raise_for_status()
-    if response.headers.get("content-type", "").startswith("text/event-stream"):
-        data = [line.removeprefix("data:").strip() for line in response.text.splitlines() if line.startswith("data:")]
-        reply = json.loads(data[-1])
-    else:
-        reply = response.json()
-    result = reply["result"]
-    if result.get("isError"):
-        raise ToolError(result["content"][0]["text"])
-    return dict(result["structuredContent"])

@@ -9,46 +9,21 @@ call (stateless mode needs no session), so a dead replica is just a refused conn
 from __future__ import annotations
 
 import itertools
-import json
 import signal
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Any
 
 import anyio
 import httpx2
 import pytest
 from helpers import connect, server_env, unique
-from helpers.http import HttpServer, bearer, http_server
+from helpers.http import HttpServer, http_server, tool_call
 from helpers.pgbouncer import PgBouncer
 
 pytestmark = pytest.mark.anyio
 
-PROTOCOL = "2025-11-25"
-HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 WORKERS = 6
 TENANTS = 3
-
-
-class ToolError(Exception):
-    """The server answered the call with a tool error."""
-
-
-async def tool_call(http: httpx2.AsyncClient, url: str, key: str, name: str, **arguments: Any) -> dict[str, Any]:
-    """One `tools/call` as its own request; the structured result, or ToolError."""
-    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
-    headers = {**HEADERS, **bearer(key), "mcp-protocol-version": PROTOCOL}
-    response = await http.post(f"{url}/mcp", json=message, headers=headers)
-    response.raise_for_status()
-    if response.headers.get("content-type", "").startswith("text/event-stream"):
-        data = [line.removeprefix("data:").strip() for line in response.text.splitlines() if line.startswith("data:")]
-        reply = json.loads(data[-1])
-    else:
-        reply = response.json()
-    result = reply["result"]
-    if result.get("isError"):
-        raise ToolError(result["content"][0]["text"])
-    return dict(result["structuredContent"])
 
 
 @pytest.fixture(scope="module")

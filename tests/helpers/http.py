@@ -3,6 +3,7 @@ JSON-RPC requests for what an SDK client will not send."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -149,3 +150,24 @@ async def open_session(http: httpx2.AsyncClient, url: str, key: str | None) -> s
     initialized = await http.post(f"{url}/mcp", json=rpc("notifications/initialized", id=None), headers=headers)
     assert initialized.status_code == 202, initialized.text
     return session_id
+
+
+class ToolError(Exception):
+    """The server answered a raw `tools/call` with a tool error."""
+
+
+async def tool_call(http: httpx2.AsyncClient, url: str, key: str, name: str, **arguments: Any) -> dict[str, Any]:
+    """One `tools/call` as its own streamable-HTTP POST (no session); the structured result, or ToolError."""
+    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+    headers = {**ACCEPT, **bearer(key), "mcp-protocol-version": HANDSHAKE_VERSION}
+    response = await http.post(f"{url}/mcp", json=message, headers=headers)
+    response.raise_for_status()
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        data = [line.removeprefix("data:").strip() for line in response.text.splitlines() if line.startswith("data:")]
+        reply = json.loads(data[-1])
+    else:
+        reply = response.json()
+    result = reply["result"]
+    if result.get("isError"):
+        raise ToolError(result["content"][0]["text"])
+    return dict(result["structuredContent"])
