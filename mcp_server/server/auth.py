@@ -60,15 +60,19 @@ class KeyVerifier:
 
 
 def auth_settings(public_url: str) -> AuthSettings:
-    """Resource-server settings: `public_url/mcp` is the protected resource.
+    """Resource-server settings that advertise no OAuth at all.
 
-    Keys are issued by the operator, not by an OAuth server, so the server names itself as the
-    issuer in its protected-resource metadata.
+    Keys are issued by the operator, not by an authorization server, so there is no protected-
+    resource metadata to publish: naming an authorization server (even this one) sends an
+    OAuth-capable host into discovery and registration against endpoints that do not exist. With
+    no `resource_server_url` the SDK serves no metadata routes and its 401 challenge is a plain
+    `Bearer` one, which says "send a bearer token" and nothing more; every OAuth discovery URL
+    answers 404, so a host stops there and uses the header its user configured.
     """
     return AuthSettings(
+        # Required by the SDK's model, used only by OAuth routes that are never mounted here.
         issuer_url=AnyHttpUrl(public_url),
-        resource_server_url=AnyHttpUrl(f"{public_url}/mcp"),
-        # Keys are not audience-bound tokens; the verifier itself decides which keys are valid.
+        resource_server_url=None,
         validate_token_resource=False,
     )
 
