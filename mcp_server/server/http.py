@@ -109,7 +109,7 @@ def build_http_app(runtime: Runtime, *, host: str, port: int, in_flight: InFligh
 
     routes: list[BaseRoute] = list(streamable.routes)
     taken = {getattr(route, "path", None) for route in routes}
-    # The SSE app repeats the protected-resource metadata route; keep one of each path.
+    # Keep one route of each path, should the two SDK apps ever share one.
     routes += [route for route in sse.routes if getattr(route, "path", None) not in taken]
     routes.append(Route(HEALTH_PATH, healthz, methods=["GET"]))
     routes.append(Route(READY_PATH, readiness(runtime), methods=["GET"]))

@@ -65,3 +65,34 @@ async def test_a_tenant_at_its_session_limit_is_refused_and_others_are_not(serve
         )
         assert ended.status_code == 200
         assert (await initialize(http, url, "greedy-key")).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def crowded(pg_url: str) -> Iterator[HttpServer]:
+    """A server whose total (4) is below three tenants' shares (3 each)."""
+    key_map = ";".join(f"{key}-key:{unique(key)}" for key in ("first", "second", "third"))
+    env = server_env(pg_url, tenant_key_map=key_map, max_sessions_per_tenant="3", max_sessions="4")
+    with http_server(env) as running:
+        yield running
+
+
+async def test_the_server_total_caps_all_tenants_together_and_frees_with_any_session(crowded: HttpServer) -> None:
+    url = crowded.url
+    total_refusal = "the server already has 4 open sessions, its limit; retry later."
+    async with httpx2.AsyncClient(timeout=30) as http, AsyncExitStack() as streams:
+        first = [await initialize(http, url, "first-key") for _ in range(3)]
+        assert [r.status_code for r in first] == [200, 200, 200]
+        assert await streams.enter_async_context(sse_stream(http, url, "second-key")) == 200
+        # Four open in all: every tenant is now refused by the total, on both transports,
+        # including those well under their own share.
+        for key in ("second-key", "third-key"):
+            refused = await initialize(http, url, key)
+            assert refused.status_code == 429 and refused.json()["error"]["message"] == total_refusal
+            assert await streams.enter_async_context(sse_stream(http, url, key)) == 429
+        ended = await http.delete(
+            f"{url}/mcp",
+            headers={**ACCEPT, **bearer("first-key"), "mcp-session-id": first[0].headers["mcp-session-id"]},
+        )
+        assert ended.status_code == 200
+        assert (await initialize(http, url, "third-key")).status_code == 200
+        assert (await initialize(http, url, "second-key")).status_code == 429
