@@ -55,6 +55,24 @@ async def full_counts(store: TenantStore) -> dict[str, tuple[int, int]]:
     return {row["name"]: (row["memories"], row["documents"]) for row in rows}
 
 
+async def full_usage(store: TenantStore) -> tuple[int, int]:
+    """Memories and bytes of memory text in the schema, counted row by row."""
+    async with store.transaction() as conn:
+        row = await conn.fetchrow(
+            f'SELECT count(*), coalesce(sum(octet_length(text)), 0) FROM "{store.schema}".memories'
+        )
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+async def kept_usage(store: TenantStore) -> tuple[int, int]:
+    """What a retain's quota check reads: the kept counts."""
+    async with store.transaction() as conn:
+        row = await conn.fetchrow(store.memory_sql.usage)
+    assert row is not None
+    return int(row["memories"]), int(row["bytes"])
+
+
 async def kept_counts(store: TenantStore) -> dict[str, tuple[int, int]]:
     return {b.name: (b.memories, b.documents) for b in await store.list_banks()}
 
@@ -96,6 +114,7 @@ async def test_counts_equal_a_full_count_after_concurrent_retains_replaces_and_f
     assert set(counted) == set(BANKS)
     assert sum(memories for memories, _ in counted.values()) > 0
     assert await kept_counts(store) == counted
+    assert await kept_usage(store) == await full_usage(store)
 
     # The last retain time is that of the newest memory, once one is retained after the churn.
     for bank in BANKS:
@@ -121,6 +140,7 @@ async def test_a_change_that_fails_changes_no_count(pool: asyncpg.Pool) -> None:
     with pytest.raises(asyncpg.DataError):
         await store.retain("alpha", broken)
     assert await kept_counts(store) == await full_counts(store) == {"alpha": (3, 1)}
+    assert await kept_usage(store) == await full_usage(store)
 
 
 async def test_deleting_a_bank_takes_its_counts_with_it(pool: asyncpg.Pool) -> None:
@@ -153,8 +173,33 @@ async def test_a_schema_migrated_before_counts_existed_gets_them_from_its_rows(p
     await current.provision(schema)
     store = TenantStore(pool, schema, vector_schema=current.vector_schema)
     assert await kept_counts(store) == {"alpha": (4, 2), "beta": (2, 1)}
+    assert await kept_usage(store) == await full_usage(store)
     await store.forget_document("alpha", "a")
     assert await kept_counts(store) == await full_counts(store) == {"alpha": (1, 1), "beta": (2, 1)}
+    assert await kept_usage(store) == await full_usage(store)
+
+
+async def test_a_schema_counted_before_bytes_were_kept_gets_them_from_its_rows(pool: asyncpg.Pool) -> None:
+    migrations = load_migrations()
+    bytes_kept = next(m for m in migrations if m.name.endswith("bank_bytes"))
+    schema = unique("older")
+    earlier = Provisioner(pool, migrations=[m for m in migrations if m.version < bytes_kept.version])
+    await earlier.bootstrap()
+    await earlier.provision(schema)
+    older = TenantStore(pool, schema, vector_schema=earlier.vector_schema)
+    await older.retain("alpha", document("a", 3, 0))
+    await older.retain("beta", document("b", 2, 0))
+    await older.forget_document("beta", "b")
+    await older.retain("beta", document("c", 1, 0))
+
+    current = Provisioner(pool)
+    await current.bootstrap()
+    await current.provision(schema)
+    store = TenantStore(pool, schema, vector_schema=current.vector_schema)
+    assert (await kept_usage(store))[1] > 0
+    assert await kept_usage(store) == await full_usage(store)
+    await store.retain("alpha", document("a", 1, 1))
+    assert await kept_usage(store) == await full_usage(store)
 
 
 async def test_list_banks_reports_the_kept_counts(pg_url: str) -> None:

@@ -22,8 +22,10 @@ class MemorySQL(StatementGroup):
     # Storage limits: retains of one schema that check them run one at a time, so two at the
     # limit cannot both see room; forgets never take this lock, they only free room.
     quota_lock = Template("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))")
+    # What the schema holds, from the kept counts (schema/0008_bank_bytes.sql): no memory is read.
     usage = Template("""
-        SELECT count(*) AS memories, coalesce(sum(octet_length(text)), 0) AS bytes FROM {schema}.memories
+        SELECT coalesce(sum(memories), 0)::bigint AS memories, coalesce(sum(bytes), 0)::bigint AS bytes
+        FROM {schema}.bank_counts
     """)
     # Every write locks a document's row before touching its memories, documents in id order, so
     # a replace and a forget of the same document queue up instead of deadlocking.
