@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
+import anyio
 import asyncpg
 from pgvector import Vector
 
@@ -19,7 +20,7 @@ from mcp_server.store import search as searching
 from mcp_server.store.search import Candidate, CommonWords, SearchRequest
 from mcp_server.store.sql import EXTENSION_SCHEMA, SchemaNames
 from mcp_server.store.sql.browse import BrowseSQL
-from mcp_server.store.sql.catalog import TRANSACTION_SETTINGS
+from mcp_server.store.sql.catalog import BEGIN, BEGIN_SNAPSHOT, COMMIT, ROLLBACK, TRANSACTION_SETTINGS
 from mcp_server.store.sql.memories import MemorySQL
 from mcp_server.store.sql.roles import RoleSQL
 from mcp_server.store.sql.search import SearchSQL
@@ -62,6 +63,18 @@ class RetainedDocument:
 
     document_id: str
     memory_ids: list[uuid.UUID]
+
+
+async def _roll_back(conn: Connection) -> None:
+    """End a failed transaction, even while the caller is being cancelled.
+
+    If the connection cannot take the statement (it is broken, or still busy with a cancelled
+    query), the pool's release rolls it back or closes it instead.
+    """
+    if conn.is_closed() or not conn.is_in_transaction():
+        return
+    with anyio.CancelScope(shield=True), suppress(Exception):
+        await conn.execute(ROLLBACK)
 
 
 def as_vectors(vectors: Sequence[Any]) -> list[Vector]:
@@ -114,8 +127,9 @@ class TenantStore:
         self.dimension_checked = False
         names = SchemaNames(schema, vector_schema=vector_schema or EXTENSION_SCHEMA)
         self.set_role = RoleSQL(names).set_role
-        # One simple-protocol string: the settings and the role in one round trip.
-        self.begin = f"{TRANSACTION_SETTINGS}; {self.set_role}"
+        # One simple-protocol string each: the transaction, its settings and the role in one round trip.
+        self.begin = f"{BEGIN}; {TRANSACTION_SETTINGS}; {self.set_role}"
+        self.begin_snapshot = f"{BEGIN_SNAPSHOT}; {TRANSACTION_SETTINGS}; {self.set_role}"
         self.memory_sql = MemorySQL(names)
         self.search_sql = SearchSQL(names)
         self.browse_sql = BrowseSQL(names)
@@ -136,19 +150,24 @@ class TenantStore:
         `snapshot` makes it read-only and repeatable-read: every statement sees one state (export).
         A lost or refused connection comes out as `Unavailable`, as does a schema changed elsewhere.
         """
-        isolation: Literal["repeatable_read"] | None = "repeatable_read" if snapshot else None
         with connection_failures_as_unavailable(), self._changed_elsewhere():
-            async with (
-                self.waiting.acquire(self.pool) as conn,
-                conn.transaction(isolation=isolation, readonly=snapshot),
-            ):
+            async with self.waiting.acquire(self.pool) as conn:
                 try:
-                    await conn.execute(self.begin)
+                    await conn.execute(self.begin_snapshot if snapshot else self.begin)
                 except asyncpg.InvalidParameterValueError:
                     # `SET ROLE` to a role that no longer exists: the schema was dropped.
+                    await _roll_back(conn)
                     self._forget()
                     raise Unavailable(CHANGED_ELSEWHERE) from None
-                yield conn
+                except BaseException:
+                    await _roll_back(conn)
+                    raise
+                try:
+                    yield conn
+                except BaseException:
+                    await _roll_back(conn)
+                    raise
+                await conn.execute(COMMIT)
 
     @contextmanager
     def _changed_elsewhere(self) -> Iterator[None]:
@@ -212,8 +231,6 @@ class TenantStore:
         quota = limits if limits is not None and (limits.max_memories or limits.max_bytes) else None
 
         async def work(conn: Connection) -> list[uuid.UUID]:
-            if quota is not None:
-                await conn.execute(sql.quota_lock, f"bulkhead:quota:{self.schema}")
             bank_id = await conn.fetchval(sql.ensure_bank, bank)
             if bank_id is None:
                 # A concurrent retain created the bank: our insert waited for it to commit and did
@@ -222,8 +239,6 @@ class TenantStore:
             # The upsert locks the document row, so concurrent re-retains of one id serialise.
             await conn.execute(sql.upsert_document, bank_id, document.document_id)
             await conn.execute(sql.delete_document_memories, bank_id, document.document_id)
-            if quota is not None:
-                await self._check_room(conn, quota, document)
             shared = (
                 bank_id,
                 document.document_id,
@@ -238,16 +253,26 @@ class TenantStore:
                 await conn.execute(sql.insert_memories_embedded, *shared, as_vectors(vectors))
             else:
                 await conn.execute(sql.insert_memories, *shared)
+            if quota is not None:
+                # Checked after the writes, so the tenant's retains queue on its quota lock only
+                # for the check and the commit, not for their inserts: the lock is held until
+                # commit, and each check sees every earlier retain committed plus its own rows.
+                await conn.execute(sql.quota_lock, f"bulkhead:quota:{self.schema}")
+                await self._check_room(conn, quota, document)
             return ids
 
         return await self._write(work)
 
     async def _check_room(self, conn: Connection, limits: TenantLimits, document: NewDocument) -> None:
-        """Refuse a document that would not fit beside what the schema holds without it."""
+        """Refuse a document that does not fit beside what the schema holds without it.
+
+        Runs after the document's rows are written (raising rolls them back), so the usage read
+        includes them; what the schema held before is that less the document.
+        """
         usage = await conn.fetchrow(self.memory_sql.usage)
         assert usage is not None  # an aggregate always returns one row
-        memories, stored = int(usage["memories"]), int(usage["bytes"])
         adding = sum(len(chunk.encode("utf-8")) for chunk in document.chunks)
+        memories, stored = int(usage["memories"]) - len(document.chunks), int(usage["bytes"]) - adding
         if limits.max_memories and memories + len(document.chunks) > limits.max_memories:
             raise Limited(
                 f"this tenant may keep at most {limits.max_memories} memories and holds {memories}, "

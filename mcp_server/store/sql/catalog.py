@@ -19,6 +19,13 @@ TRANSACTION_SETTINGS = (
     "SET LOCAL hnsw.ef_search = 100; SET LOCAL hnsw.iterative_scan = relaxed_order"
 )
 
+# A tenant transaction is opened by one simple-protocol string (these, its settings and its role)
+# and ended by one statement: two round trips fewer than BEGIN and the settings apart.
+BEGIN = "BEGIN"
+BEGIN_SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+COMMIT = "COMMIT"
+ROLLBACK = "ROLLBACK"
+
 PING = "SELECT 1"
 ADVISORY_XACT_LOCK = "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))"
 
