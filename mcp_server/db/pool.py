@@ -180,6 +180,17 @@ async def create_pool(settings: Settings, *, on_connect: ConnectionHook | None =
         raise
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a released connection needs beyond asyncpg's rollback of an open transaction: nothing.
+
+    Every transaction sets what it relies on, the tenant role included, with `SET LOCAL`, and
+    takes only transaction-scoped advisory locks, so a released connection carries nothing of
+    the last tenant; a transaction pooler would not reset it either. asyncpg's default reset
+    (`RESET ALL`, `UNLISTEN *`, `CLOSE ALL`, unlocking advisory locks) would cost a round trip
+    at the end of every tool call.
+    """
+
+
 async def _open_pool(settings: Settings, url: str, on_connect: ConnectionHook | None) -> asyncpg.Pool:
     async def init(conn: asyncpg.Connection) -> None:
         async with conn.transaction():
@@ -200,6 +211,7 @@ async def _open_pool(settings: Settings, url: str, on_connect: ConnectionHook | 
             # The one setting PgBouncer itself carries to server connections; it names the
             # server's connections in pg_stat_activity.
             server_settings={"application_name": "bulkhead"},
+            reset=_keep_session,
         )
     except (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise connect_failure(url, exc) from exc

@@ -163,7 +163,6 @@ async def search(
     conn: Connection,
     sql: SearchSQL,
     common: CommonWords,
-    bank_id: int,
     request: SearchRequest,
     *,
     hybrid: bool,
@@ -172,7 +171,7 @@ async def search(
     """Run one search inside the caller's tenant transaction; `vector`, if given, is awaited last."""
     common_words = await common.read(conn, request.common_word_rows) if request.words else frozenset()
     values: dict[str, Any] = {
-        "bank_id": bank_id,
+        "bank": request.bank,
         "ranked_query": request.ranked_query,
         "words": request.words,
         "common_words": sorted(common_words),

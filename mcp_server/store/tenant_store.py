@@ -291,13 +291,17 @@ class TenantStore:
         alongside: it is awaited only after the statements that do not need it, so they overlap.
         """
         async with self.transaction() as conn:
-            bank_id = await self.bank_id(conn, request.bank)
             if request.ranked_query is None and request.vector is None and vector is None:
+                await self.bank_id(conn, request.bank)
                 return []
             hybrid = (request.vector is not None or vector is not None) and self.has_vectors
-            return await searching.search(
-                conn, self.search_sql, self._common_words, bank_id, request, hybrid=hybrid, vector=vector
+            found = await searching.search(
+                conn, self.search_sql, self._common_words, request, hybrid=hybrid, vector=vector
             )
+            if not found:
+                # The statement finds the bank by name; only an empty answer asks whether it exists.
+                await self.bank_id(conn, request.bank)
+            return found
 
     async def forget_memories(self, bank: str, memory_ids: Sequence[uuid.UUID]) -> int:
         """Delete these memories of the bank (ids elsewhere are ignored); returns how many went."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit, urlunsplit
 
+import anyio
 import asyncpg
 import pytest
 from helpers import call_error, in_process_client, unique
 
-from mcp_server.config import Settings
+from mcp_server.config import Settings, load_settings
 from mcp_server.db.pool import create_pool
 from mcp_server.errors import Misconfigured
 from mcp_server.memory import recall, retain
@@ -18,6 +19,13 @@ from mcp_server.store.roles import UNPREPARED
 from mcp_server.tenancy import tenant_role_name
 
 pytestmark = pytest.mark.anyio
+
+
+# What a session carries between transactions: its role and every setting a transaction sets.
+SESSION_STATE = (
+    "SELECT current_user, pg_catalog.current_setting('search_path') AS search_path,"
+    " pg_catalog.current_setting('jit') AS jit, pg_catalog.current_setting('hnsw.ef_search', true) AS ef_search"
+)
 
 
 async def provisioned(pool: asyncpg.Pool, *schemas: str) -> Provisioner:
@@ -301,3 +309,33 @@ async def test_a_login_without_createrole_uses_the_roles_an_operator_made(pg_url
             await provisioner.provision(missing)
     finally:
         await plain.close()
+
+
+async def test_a_released_connection_carries_nothing_of_the_last_tenant(pg_url: str) -> None:
+    """The pool skips asyncpg's reset query; every transaction's role and settings end with it."""
+    settings = load_settings(_env_file=None, database_url=pg_url, pool_min_size=1, pool_max_size=1)
+    single = await create_pool(settings)
+    try:
+        schema = unique("roles")
+        await provisioned(single, schema)
+        store = TenantStore(single, schema)
+        async with single.acquire() as conn:
+            before = await conn.fetchrow(SESSION_STATE)
+        async with store.transaction() as conn:
+            assert await conn.fetchval("SELECT current_user") == tenant_role_name(schema)
+        with pytest.raises(ZeroDivisionError):
+            async with store.transaction() as conn:
+                await conn.fetchval("SELECT pg_catalog.pg_advisory_xact_lock(42)")
+                raise ZeroDivisionError
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            async with store.transaction() as conn:
+                await conn.fetchval("SELECT 1 / 0")
+        with anyio.move_on_after(0.2):
+            async with store.transaction() as conn:
+                await conn.fetchval("SELECT pg_catalog.pg_sleep(5)")
+        async with single.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchrow(SESSION_STATE) == before
+            assert await conn.fetchval("SELECT count(*) FROM pg_catalog.pg_locks WHERE locktype = 'advisory'") == 0
+    finally:
+        await single.close()

@@ -2,7 +2,7 @@
 the memories around each, every row with its raw signals. Fusion happens in `memory.ranking`.
 
 Parameters are bound by name (`store.search.SearchRequest` holds them):
-    :bank_id       the bank
+    :bank          the bank's name (its id is looked up in the statement: one round trip fewer)
     :ranked_query  the `to_tsquery` expression every candidate is ranked by
     :words         the query's words, or NULL to pick full-text candidates by all of them
     :common_words  the schema's common words (see `common_words`)
@@ -15,6 +15,8 @@ Parameters are bound by name (`store.search.SearchRequest` holds them):
 from __future__ import annotations
 
 from mcp_server.store.sql import NamedStatement, SchemaNames, StatementGroup, Template
+
+BANK_ID = "(SELECT b.id FROM {schema}.banks AS b WHERE b.name = :bank)"
 
 FILTERS = """(:tags::text[] IS NULL OR m.tags @> :tags::text[])
           AND (:since::timestamptz IS NULL OR coalesce(m.occurred_at, m.retained_at) >= :since)
@@ -46,7 +48,9 @@ LEXICAL_LEG = (
         ),
         lexical AS (
             SELECT m.seq FROM {schema}.memories AS m, q
-            WHERE m.bank_id = :bank_id AND m.search @@ q.matched AND """
+            WHERE m.bank_id = """
+    + BANK_ID
+    + """ AND m.search @@ q.matched AND """
     + FILTERS
     + """
             ORDER BY pg_catalog.ts_rank(m.search, q.ranked) DESC, m.seq DESC
@@ -58,7 +62,9 @@ SEMANTIC_LEG = (
     """
         semantic AS (
             SELECT m.seq FROM {schema}.memories AS m
-            WHERE m.bank_id = :bank_id AND m.embedding IS NOT NULL AND """
+            WHERE m.bank_id = """
+    + BANK_ID
+    + """ AND m.embedding IS NOT NULL AND """
     + FILTERS
     + """
             ORDER BY m.embedding OPERATOR({vector_schema}.<=>) :vector::{vector_schema}.vector
@@ -73,19 +79,25 @@ NO_SEMANTIC_LEG = """
 # it and the two just before it (the second only as the context of the first), in two index
 # scans. `store.search` links neighbours from these rows; `lag` over them is each seed's true
 # predecessor, since that predecessor is always among them.
-AROUND = """
+AROUND = (
+    """
         seeds AS (SELECT seq FROM lexical UNION SELECT seq FROM semantic),
         around AS (
             SELECT DISTINCT ON (w.seq) w.* FROM seeds AS s
             CROSS JOIN LATERAL (
                 (SELECT m.* FROM {schema}.memories AS m
-                 WHERE m.bank_id = :bank_id AND m.seq <= s.seq ORDER BY m.seq DESC LIMIT 3)
+                 WHERE m.bank_id = """
+    + BANK_ID
+    + """ AND m.seq <= s.seq ORDER BY m.seq DESC LIMIT 3)
                 UNION ALL
                 (SELECT m.* FROM {schema}.memories AS m
-                 WHERE m.bank_id = :bank_id AND m.seq > s.seq ORDER BY m.seq LIMIT 1)
+                 WHERE m.bank_id = """
+    + BANK_ID
+    + """ AND m.seq > s.seq ORDER BY m.seq LIMIT 1)
             ) AS w
             ORDER BY w.seq
         )"""
+)
 
 COLUMNS = (
     """m.id, m.seq, m.text, m.context, m.tags, m.metadata, m.occurred_at, m.retained_at, m.document_id,
