@@ -7,7 +7,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import TypeAlias
+from typing import Any, TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
@@ -65,8 +65,13 @@ class Waiting:
             await pool.release(conn)
 
 
+def _decode_json(text: str) -> Any:
+    # Most memories carry no metadata, and recall reads a few hundred rows at a time.
+    return {} if text == "{}" else json.loads(text)
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=_decode_json, schema="pg_catalog")
 
 
 async def database_url(settings: Settings) -> str:

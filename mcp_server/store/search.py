@@ -17,17 +17,17 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
 from mcp_server.db.pool import Connection
+from mcp_server.store.sql.memories import MEMORY_COLUMNS
 from mcp_server.store.sql.search import SearchSQL
 
 
-@dataclass(frozen=True, slots=True)
-class StoredMemory:
-    """A memory as read back from the store."""
+class StoredMemory(NamedTuple):
+    """A memory as read back from the store (a named tuple: recall makes a few hundred at once)."""
 
     id: uuid.UUID
     seq: int
@@ -40,11 +40,11 @@ class StoredMemory:
     document_id: str
 
 
-MEMORY_FIELDS = ("id", "seq", "text", "context", "tags", "metadata", "occurred_at", "retained_at", "document_id")
+MEMORY_FIELDS = StoredMemory._fields
+assert ", ".join(f"m.{name}" for name in MEMORY_FIELDS) == MEMORY_COLUMNS
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     """A memory recall may return, with the raw signals fusion ranks it by.
 
     `lexical` is the full-text rank (None: no query word matched); `cosine` the similarity of its
@@ -83,18 +83,19 @@ class SearchRequest:
     common_word_rows: int = 500
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def _aware(value: datetime) -> datetime:
     """A timestamptz as an aware datetime: the driver returns the first and last representable
     instants (stored by PostgreSQL as -infinity and infinity) without their time zone."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def stored_memory(row: asyncpg.Record) -> StoredMemory:
-    """A memory row as a `StoredMemory`."""
-    fields = {name: row[name] for name in MEMORY_FIELDS}
-    fields["occurred_at"] = _aware(fields["occurred_at"])
-    fields["retained_at"] = _aware(fields["retained_at"])
-    return StoredMemory(**fields)
+    """A memory row as a `StoredMemory`; the row's first columns are `MEMORY_FIELDS`, in order."""
+    memory = StoredMemory._make(row[: len(MEMORY_FIELDS)])
+    occurred, retained = memory.occurred_at, memory.retained_at
+    if retained.tzinfo is None or (occurred is not None and occurred.tzinfo is None):
+        return memory._replace(occurred_at=None if occurred is None else _aware(occurred), retained_at=_aware(retained))
+    return memory
 
 
 def link_neighbours(rows: Sequence[asyncpg.Record], window: timedelta) -> list[Candidate]:

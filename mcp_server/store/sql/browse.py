@@ -15,8 +15,9 @@ so every page costs the same however deep it is. The page statements bind by nam
 from __future__ import annotations
 
 from mcp_server.store.sql import NamedStatement, SchemaNames, StatementGroup, Template
+from mcp_server.store.sql.memories import MEMORY_COLUMNS
 
-COLUMNS = "m.id, m.seq, m.text, m.context, m.tags, m.metadata, m.occurred_at, m.retained_at, m.document_id"
+COLUMNS = MEMORY_COLUMNS
 
 FILTERS = """m.bank_id = :bank_id
           AND (:text::text IS NULL OR m.search @@ pg_catalog.websearch_to_tsquery('english'::regconfig, :text::text))

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from mcp_server.store.sql import StatementGroup, Template
 
+# The columns a `StoredMemory` is made of, in its fields' order: every statement that reads
+# memories for one selects these first (`store.search.stored_memory` reads them by position).
+MEMORY_COLUMNS = "m.id, m.seq, m.text, m.context, m.tags, m.metadata, m.occurred_at, m.retained_at, m.document_id"
+
 
 class MemorySQL(StatementGroup):
     """The statements of one schema's banks, documents and memories (search is in `search`)."""

@@ -15,6 +15,7 @@ Parameters are bound by name (`store.search.SearchRequest` holds them):
 from __future__ import annotations
 
 from mcp_server.store.sql import NamedStatement, SchemaNames, StatementGroup, Template
+from mcp_server.store.sql.memories import MEMORY_COLUMNS
 
 BANK_ID = "(SELECT b.id FROM {schema}.banks AS b WHERE b.name = :bank)"
 
@@ -100,7 +101,8 @@ AROUND = (
 )
 
 COLUMNS = (
-    """m.id, m.seq, m.text, m.context, m.tags, m.metadata, m.occurred_at, m.retained_at, m.document_id,
+    MEMORY_COLUMNS
+    + """,
                m.seq IN (SELECT seq FROM seeds) AS seed,
                ("""
     + FILTERS
