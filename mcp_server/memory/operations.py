@@ -74,8 +74,8 @@ async def retain(
 
     A memory identical in every field to one the bank holds (in the document named, or in any
     document when none is named) is not stored again: the result names the existing one. The
-    chunks are embedded (in one batch) before the transaction opens, so no connection waits on
-    the model; if embedding fails, nothing is stored.
+    chunks are embedded (in one batch) before the writing transaction opens, so no connection
+    waits on the model; if embedding fails, nothing is stored.
     """
     given_id = check.document_id(document_id)
     document = NewDocument(
@@ -87,6 +87,11 @@ async def retain(
         occurred_at=check.timestamp(occurred_at, "occurred_at"),
     )
     bank = check.bank(bank)
+    # The chunks are embedded while the bank is searched for an identical document: a repeat
+    # (rare) wastes one embedding, a new document waits for the model once, not after the search.
+    embedding = (
+        _started(embedder.embed_documents(document.chunks)) if embedder is not None and store.has_vectors else None
+    )
     existing = await store.find_identical(bank, document, same_id=given_id is not None)
     if existing is not None:
         return RetainResult(
@@ -95,9 +100,7 @@ async def retain(
             memory_ids=[str(i) for i in existing.memory_ids],
             already_stored=True,
         )
-    vectors = None
-    if embedder is not None and store.has_vectors:
-        vectors = await embedder.embed_documents(document.chunks)
+    vectors = await embedding if embedding is not None else None
     ids = await store.retain(bank, document, vectors, limits=limits)
     return RetainResult(bank=bank, document_id=document.document_id, memory_ids=[str(i) for i in ids])
 
