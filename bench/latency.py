@@ -141,7 +141,8 @@ async def fill(schema: str, items: list[Memory], real: np.ndarray) -> None:
 async def prewarm(runtime: Any, schema: str) -> None:
     """Read the schema's memories and their indexes into shared buffers (pg_prewarm), so that
     every size is timed warm, as a server that has been answering for a while is."""
-    async with runtime.pool.acquire() as conn:
+    store = await runtime.stores.for_schema(schema)
+    async with store.pool.acquire() as conn:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
         relations = await conn.fetch(
             "SELECT c.oid::regclass::text AS name FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
@@ -231,7 +232,7 @@ async def over_stdio(schema: str, questions: list[str], fresh: list[str], calls:
     return out
 
 
-async def in_process(schema: str, questions: list[str], calls: int) -> dict[str, Any]:
+async def in_process(schema: str, questions: list[str], fresh: list[str], calls: int) -> dict[str, Any]:
     """Time recall in this process: through an in-memory MCP client, and called directly."""
     from mcp_server.memory import operations
     from mcp_server.runtime import open_runtime
@@ -257,7 +258,17 @@ async def in_process(schema: str, questions: list[str], calls: int) -> dict[str,
             out["ping"] = await timed(calls, lambda i: client.send_ping())
             out["recall"] = await timed(calls, lambda i: checked(client, "recall", recall_args(questions[i])))
             out["direct"] = await timed(calls, direct)
+        # What bounds recall and retain from below: the model alone, in this process's threads.
+        out["embed query"] = [_timed_ms(runtime.embedder.encode_now, [questions[i]]) for i in range(calls)]
+        batches = [fresh[i : i + IN_FLIGHT] for i in range(0, min(len(fresh), calls * 2), IN_FLIGHT)]
+        out["embed batch"] = [_timed_ms(runtime.embedder.encode_now, batch) for batch in batches]
     return out
+
+
+def _timed_ms(work: Callable[[list[str]], Any], texts: list[str]) -> float:
+    started = time.perf_counter()
+    work(texts)
+    return (time.perf_counter() - started) * 1000
 
 
 def line(name: str, values: list[float], floor: float) -> str:
@@ -298,7 +309,7 @@ async def run(args: argparse.Namespace) -> None:
         say(f"timing {size} memories over stdio")
         stdio[size] = await over_stdio(f"bench_{size}", questions, fresh, args.calls, full=size == main_size)
     say(f"timing {main_size} memories in process")
-    local = await in_process(f"bench_{main_size}", questions, args.calls)
+    local = await in_process(f"bench_{main_size}", questions, fresh, args.calls)
     load_after = os.getloadavg()
 
     at = stdio[main_size]
@@ -321,6 +332,12 @@ async def run(args: argparse.Namespace) -> None:
     print(line("ping, in-memory MCP client", local["ping"], floor))
     print(line("recall, in-memory MCP client", local["recall"], floor))
     print(line("recall, called directly (no MCP)", local["direct"], floor))
+    print(line("embedding one query (the model alone)", local["embed query"], floor))
+    batch_p50 = percentile(local["embed batch"], 50)
+    print(
+        f"  embedding {IN_FLIGHT} memories at once: p50 {batch_p50:.2f} ms, so at most "
+        f"{IN_FLIGHT * 1000 / batch_p50:.0f} memories/s with both cores on the model alone"
+    )
     medians = {name: percentile(values, 50) for name, values in local.items() if name != "ping"}
     print(
         f"  what MCP costs on recall p50: stdio {percentile(at['recall'], 50) - medians['direct']:.2f} ms, "
