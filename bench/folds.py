@@ -44,6 +44,7 @@ GRID: dict[str, Sequence[Any]] = {
     "time_hint_bonus": (0.0, 0.1, 0.2, 0.3),
     "time_hint_slack": (0 * DAY, 1 * DAY, 2 * DAY),
     "speaker_bonus": (0.0, 0.025, 0.05, 0.1),
+    "word_rarity": (False, True),
     "recency_weight": (0.0, 0.01, 0.03),
 }
 OFF: dict[str, Any] = {
@@ -54,6 +55,7 @@ OFF: dict[str, Any] = {
     "time_hint_bonus": 0.0,
     "time_hint_slack": 0 * DAY,
     "speaker_bonus": 0.0,
+    "word_rarity": False,
     "recency_weight": 0.0,
 }
 

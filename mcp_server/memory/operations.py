@@ -29,6 +29,7 @@ from mcp_server.memory.ranking import (
     Ranked,
     fuse,
     lexical_query,
+    lexical_terms,
     pruning_words,
 )
 from mcp_server.memory.time_hints import time_hints
@@ -143,6 +144,7 @@ def search_request(
     request = SearchRequest(
         bank=check.bank(bank),
         ranked_query=lexical_query(text),
+        terms=lexical_terms(text),
         tags=check.tags(tags),
         since=check.timestamp(since, "since"),
         until=check.timestamp(until, "until"),

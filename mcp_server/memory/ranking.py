@@ -2,12 +2,13 @@
 
 Every ranking constant lives here, measured on the LoCoMo development split (five
 conversations, 762 questions of categories 1-4, turn-level recall_any@k), where the ranking
-scores @5 0.749, @10 0.823, @50 0.941 in sample. The fusion constants are checked by
+scores @5 0.773, @10 0.846, @50 0.948 in sample. The fusion constants are checked by
 leave-one-conversation-out (`bench/locomo.py --folds`): a coordinate-ascent search on @10 over
 the values beside each constant, run on four conversations and scored on the fifth, for each
-of the five. Run on all five, that search keeps every value below (and CANDIDATES_PER_LEG too,
-see there); run fold by fold it scores @10 0.810 held out (mean over folds) against 0.818 in
-sample, so the constants generalise to within 0.01. Beside each constant: "held out" is what
+of the five. Run fold by fold it scores @10 0.841 held out (mean over folds) against 0.844 in
+sample, so the constants generalise to within 0.01. Run on all five, it moves three values
+(SEMANTIC_WEIGHT, SPEAKER_BONUS, RECENCY_WEIGHT; see there) that the folds do not move, or not
+in most of them. Beside each constant: "held out" is what
 turning its piece off costs @10 on the held-out conversations, "in sample" what it costs on all
 five, and "folds" in how many of the five the search picked the value. No rule looks at a
 conversation, a question or a name in the data.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,9 +41,9 @@ MIN_PREFIX_CHARS = 3
 
 # -- candidates -------------------------------------------------------------------------------
 
-# Memories taken from each leg (full-text, vector) before fusion. Chosen for speed: 100 gains
-# 0.001 @10 in sample (the folds' search picks it in 4 of 5 for that) for twice the candidates
-# to read and fuse on every recall; 30 scores as 50.
+# Memories taken from each leg (full-text, vector) before fusion. 30 scores as 50 @10 in sample
+# and 100 0.001 less, for twice the candidates to read and fuse (folds: 50 in 3 of 5, 30 and
+# 100 once each).
 CANDIDATES_PER_LEG = 50
 # A word in more memories of the schema than this (by the planner's statistics) is common: it
 # picks full-text candidates only together with all the query's other words, so no query ranks
@@ -56,47 +58,55 @@ NEIGHBOUR_WINDOW = timedelta(hours=1)
 
 # -- fusion -----------------------------------------------------------------------------------
 
+# The full-text list ranks memories by the rarity of the query words each holds (see
+# `word_weights`), and ts_rank only among memories holding equally rare words: ts_rank counts
+# how often and how close the words occur, but not how rare they are, so a memory naming the
+# person asked about twice outranked the one holding the question's other words. Held out
+# -0.028 @10, in sample -0.024 (folds: 5 of 5); @5 -0.024 in sample.
+WORD_RARITY = True
 # Reciprocal-rank fusion: a list contributes weight / (RRF_K + rank). The usual k of 60 treats
-# rank 1 and rank 10 almost alike; 5 trusts the top of each list (60: -0.080 @10 in sample;
-# 3, 10 and 20 within 0.005). Folds: 5 in 3 of 5, 10 in the others.
+# rank 1 and rank 10 almost alike; 5 trusts the top of each list (60: -0.084 @10 in sample;
+# 3, 10 and 20 within 0.002). Folds: 5 in 2 of 5, 20 in 2, 3 in one.
 RRF_K = 5
 # The three lists: full-text rank; cosine similarity; and cosine "in context", the similarity
 # of the query to the memory together with the one retained before it (a reply is often only
-# intelligible with the question before it). The context list: held out -0.028 @10, in sample
-# -0.018 @10 (folds: 0.5 in 4 of 5). The plain cosine list does not help @10 (held out +0.005,
-# in sample +0.004 without it; folds: 0.5 in 2 of 5, 0.25 in 2) but is kept for @5, which falls
-# from 0.749 to 0.740 without it.
+# intelligible with the question before it). The context list: held out -0.023 @10, in sample
+# -0.007 (folds: 0.5 in 5 of 5). The plain cosine list: held out -0.009 @10, in sample -0.001
+# (folds: 0.5 in 3 of 5, 0.25 in 2; 0.25 scores +0.007 @10 in sample, -0.005 @5, and the
+# search on all five picks it, but most folds do not).
 LEXICAL_WEIGHT = 1.0
 SEMANTIC_WEIGHT = 0.5
 CONTEXT_WEIGHT = 0.5
 # How much the previous memory counts in the context similarity, against the memory itself.
-# Folds: 1.0 in 4 of 5; 0.75-1.5 within 0.001 in sample.
+# Folds: 1.0 in 2 of 5, 0.5 in 2, 0.75 in one; 0.5-1.5 within 0.002 in sample.
 CONTEXT_PREVIOUS = 1.0
 # A memory also takes this share of its best neighbour's fused score: an answer sits next to
-# the question that names its topic. Held out -0.017 @10, in sample -0.012 (folds: 5 of 5).
+# the question that names its topic. Held out -0.033 @10, in sample -0.022 (folds: 5 of 5).
 NEIGHBOUR_SHARE = 0.4
 # A memory found by vector alone must be at least this similar to the query: all-MiniLM-L6-v2
 # puts unrelated sentences below ~0.25 and paraphrases above ~0.4. Not chosen on LoCoMo, where
-# it does nothing (held out -0.001 @10, in sample 0.000; folds: 5 of 5): it keeps unrelated
+# it does nothing (held out 0.000 @10, in sample 0.000; folds: 4 of 5): it keeps unrelated
 # memories out of a bank where nothing matches.
 MIN_COSINE = 0.3
 # Added when a memory falls in a period the query names (see time_hints): enough to lift it
-# over memories without the date, as a fused score rarely exceeds 0.45. Held out -0.021 @10, in
-# sample -0.030 (folds: 0.2 in 4 of 5, 0.1 in one).
+# over memories without the date, as a fused score rarely exceeds 0.45. Held out -0.019 @10, in
+# sample -0.030 (folds: 0.2 in 5 of 5).
 TIME_HINT_BONUS = 0.2
 # A named day also matches the days either side of it (time zones, "the night before"). Held
 # out -0.001 @10, in sample -0.001 (folds: 5 of 5).
 TIME_HINT_SLACK = timedelta(days=1)
 # Added when a memory opens with a speaker label ("Alice: ...", the usual shape of a retained
 # conversation turn) naming someone the query names: a question about a person is most often
-# answered by what that person said. Held out -0.015 @10, in sample -0.016 (folds: 4 of 5).
+# answered by what that person said. Held out -0.016 @10, in sample -0.014 (folds: 5 of 5; 0.1
+# scores +0.003 @10 in sample, -0.004 @50, and the search on all five picks it).
 SPEAKER_BONUS = 0.05
 # A speaker label: one to four capitalised words and a colon, at the very start of the text.
 SPEAKER_LABEL = re.compile(r"\s*((?:[A-Z][\w'.-]*)(?: [A-Z][\w'.-]*){0,3}):\s")
 # Newer memories win near-ties: a bonus halving every RECENCY_HALF_LIFE of age, counted from
 # the newest candidate. Not chosen on LoCoMo, where questions span all sessions and it is
-# neutral (held out +0.002 @10, in sample 0.000; folds: 5 of 5): it is there so that a fact
-# restated later ("moved to Porto") outranks the one it replaced.
+# about neutral (held out -0.005 @10; in sample +0.001 @10 and +0.003 @5 without it, so the
+# search on all five drops it; folds: 5 of 5): it is there so that a fact restated later
+# ("moved to Porto") outranks the one it replaced.
 RECENCY_WEIGHT = 0.01
 RECENCY_HALF_LIFE = timedelta(days=30)
 
@@ -105,14 +115,16 @@ def _words(text: str) -> list[str]:
     return list(dict.fromkeys(w.lower() for w in WORD.findall(text)))[:MAX_QUERY_TERMS]
 
 
+def lexical_terms(text: str) -> list[str]:
+    """The `to_tsquery` terms of `text`, one a word (stop words included: the store drops them)."""
+    words = _words(text)
+    prefix = len(words) <= PREFIX_QUERY_WORDS
+    return [f"{w}:*" if prefix and len(w) >= MIN_PREFIX_CHARS else w for w in words]
+
+
 def lexical_query(text: str) -> str | None:
     """A `to_tsquery` expression matching any word of `text`, or None if it has no words."""
-    words = _words(text)
-    if not words:
-        return None
-    prefix = len(words) <= PREFIX_QUERY_WORDS
-    terms = [f"{w}:*" if prefix and len(w) >= MIN_PREFIX_CHARS else w for w in words]
-    return " | ".join(terms)
+    return " | ".join(terms) if (terms := lexical_terms(text)) else None
 
 
 def pruning_words(text: str) -> str | None:
@@ -128,12 +140,14 @@ def pruning_words(text: str) -> str | None:
 class Signals:
     """What a fused score is made of, for showing why a memory ranked where it did.
 
-    `lexical`, `cosine` and `context_cosine` are the raw values ranked; `fused` the sum of their
+    `lexical` (with `word_weight`, the rarity of the query words the memory holds, which ranks
+    first), `cosine` and `context_cosine` are the raw values ranked; `fused` the sum of their
     reciprocal ranks (weighted); the rest are what was added to it. `score` adds them up in the
     order fusion does, so it equals the score exactly.
     """
 
     lexical: float | None
+    word_weight: float
     cosine: float | None
     context_cosine: float | None
     fused: float
@@ -152,15 +166,16 @@ class Ranked:
     signals: Signals
 
 
-def _ranks(values: dict[int, float]) -> dict[int, float]:
-    """1-based ranks by value, best first; tied values share the mean of their places.
+def _ranks(values: dict[int, tuple[float, ...]]) -> dict[int, float]:
+    """1-based ranks by value (compared in order), best first; tied values share the mean of their places.
 
     Full-text ranks of short memories tie often; sharing the rank gives tied memories equal
-    credit instead of an arbitrary order (+0.02 @10 over breaking ties by age either way).
+    credit instead of an arbitrary order (+0.006 @10 over breaking ties oldest first; newest
+    first scores +0.003, an order that holds only for data retained in order).
     """
     ranks: dict[int, float] = {}
     place = 0
-    for _, tied in groupby(sorted(values.items(), key=lambda item: -item[1]), key=itemgetter(1)):
+    for _, tied in groupby(sorted(values.items(), key=itemgetter(1), reverse=True), key=itemgetter(1)):
         seqs = [seq for seq, _ in tied]
         shared = place + (len(seqs) + 1) / 2
         for seq in seqs:
@@ -198,6 +213,7 @@ class Fusion:
     time_hint_bonus: float = TIME_HINT_BONUS
     time_hint_slack: timedelta = TIME_HINT_SLACK
     speaker_bonus: float = SPEAKER_BONUS
+    word_rarity: bool = WORD_RARITY
     recency_weight: float = RECENCY_WEIGHT
     recency_half_life: timedelta = RECENCY_HALF_LIFE
 
@@ -216,6 +232,20 @@ def _when(candidate: Candidate) -> datetime:
     return memory.occurred_at or memory.retained_at
 
 
+def word_weights(candidates: Sequence[Candidate]) -> dict[int, float]:
+    """Per candidate (by seq), the rarity of the query words it holds, summed.
+
+    A word's rarity is BM25's inverse document frequency counted among the candidates: a word
+    most of them hold (a name in a conversation with that person, a bank's topic) says little
+    about which of them answers. Counting among the candidates rather than the bank costs no
+    query and follows the bank as it is searched: tags and time windows included.
+    """
+    held = Counter(term for c in candidates for term in c.matched)
+    n = len(candidates)
+    rarity = {term: math.log(1 + (n - count + 0.5) / (count + 0.5)) for term, count in held.items()}
+    return {c.memory.seq: sum(rarity[term] for term in c.matched) for c in candidates}
+
+
 def fuse(
     candidates: Sequence[Candidate], query: str = "", hints: Sequence[TimeHint] = (), fusion: Fusion = FUSION
 ) -> list[Ranked]:
@@ -223,12 +253,16 @@ def fuse(
     f = fusion
     query_words = {w.lower() for w in WORD.findall(query)}
     by_seq = {c.memory.seq: c for c in candidates}
-    lists = (
-        (f.lexical_weight, {s: c.lexical for s, c in by_seq.items() if c.lexical is not None and c.lexical > 0}),
-        (f.semantic_weight, {s: c.cosine for s, c in by_seq.items() if c.cosine is not None}),
+    weights = word_weights(candidates) if f.word_rarity else {}
+    lists: tuple[tuple[float, dict[int, tuple[float, ...]]], ...] = (
+        (
+            f.lexical_weight,
+            {s: (weights.get(s, 0.0), c.lexical) for s, c in by_seq.items() if c.lexical is not None and c.lexical > 0},
+        ),
+        (f.semantic_weight, {s: (c.cosine,) for s, c in by_seq.items() if c.cosine is not None}),
         (
             f.context_weight,
-            {s: x for s, c in by_seq.items() if (x := context_cosine(c, f.context_previous)) is not None},
+            {s: (x,) for s, c in by_seq.items() if (x := context_cosine(c, f.context_previous)) is not None},
         ),
     )
     base = dict.fromkeys(by_seq, 0.0)
@@ -261,6 +295,7 @@ def fuse(
             score += recency
         signals = Signals(
             lexical=candidate.lexical,
+            word_weight=weights.get(seq, 0.0),
             cosine=candidate.cosine,
             context_cosine=context_cosine(candidate),
             fused=base[seq],

@@ -50,7 +50,8 @@ class Candidate(NamedTuple):
     `lexical` is the full-text rank (None: no query word matched); `cosine` the similarity of its
     vector to the query's (None: no vector). `prev_*` describe the memory retained just before
     it: its similarity to the query and to this memory. `prev_seq`/`next_seq` name its
-    neighbours, whether or not they are candidates themselves.
+    neighbours, whether or not they are candidates themselves. `matched` numbers the request's
+    `terms` the memory holds (from 0), for weighing words by how rare they are.
     """
 
     memory: StoredMemory
@@ -60,6 +61,7 @@ class Candidate(NamedTuple):
     prev_cosine: float | None
     prev_similarity: float | None
     next_seq: int | None
+    matched: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +69,14 @@ class SearchRequest:
     """Everything one recall asks of the store, bound to the search statement by name.
 
     `ranked_query` is the `to_tsquery` expression candidates are ranked by (None: the query has
-    no words, so there is no full-text leg); `vector` the query's embedding (None: lexical only).
+    no words, so there is no full-text leg), and `terms` its terms (a candidate's `matched` are
+    the numbers of those it holds, from 0); `vector` the query's embedding (None: lexical only).
     `words` are the query's words when candidate picking may prune its common ones (None: never).
     """
 
     bank: str
     ranked_query: str | None
+    terms: Sequence[str] = ()
     vector: Any | None = None
     tags: Sequence[str] = ()
     since: datetime | None = None
@@ -132,6 +136,7 @@ def link_neighbours(rows: Sequence[asyncpg.Record], window: timedelta) -> list[C
                 prev_cosine=before["cosine"] if before is not None else None,
                 prev_similarity=row["prev_similarity"] if before is not None else None,
                 next_seq=following.get(seq),
+                matched=frozenset(number - 1 for number in row["matched"] or ()),
             )
         )
     return candidates
@@ -174,6 +179,7 @@ async def search(
     values: dict[str, Any] = {
         "bank": request.bank,
         "ranked_query": request.ranked_query,
+        "terms": list(request.terms),
         "words": request.words,
         "common_words": sorted(common_words),
         "vector": request.vector if vector is None else await vector,

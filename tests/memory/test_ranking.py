@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from mcp_server.memory import ranking
-from mcp_server.memory.ranking import context_cosine, fuse, speaker_words
+from mcp_server.memory.ranking import Fusion, context_cosine, fuse, speaker_words, word_weights
 from mcp_server.memory.time_hints import time_hints
 from mcp_server.store import Candidate, StoredMemory
 
@@ -24,6 +24,7 @@ def candidate(
     prev_similarity: float | None = None,
     next_seq: int | None = None,
     occurred_at: datetime | None = None,
+    matched: frozenset[int] = frozenset(),
 ) -> Candidate:
     memory = StoredMemory(
         id=uuid.uuid4(),
@@ -36,7 +37,7 @@ def candidate(
         retained_at=NOW,
         document_id=f"d{seq}",
     )
-    return Candidate(memory, lexical, cosine, prev, prev_cosine, prev_similarity, next_seq)
+    return Candidate(memory, lexical, cosine, prev, prev_cosine, prev_similarity, next_seq, matched)
 
 
 def order(ranked: list[ranking.Ranked]) -> list[int]:
@@ -78,6 +79,22 @@ def test_tied_full_text_ranks_share_their_place() -> None:
     assert abs(scores[1] - ranking.RECENCY_WEIGHT - ranking.LEXICAL_WEIGHT / (ranking.RRF_K + 1.5)) < 1e-9
     # Equal scores: the newer memory first.
     assert order(ranked)[:2] == [2, 1]
+
+
+def test_rare_query_words_rank_before_frequent_common_ones() -> None:
+    # Query term 0 (say, a name) is in every memory, term 1 in one; ts_rank prefers the memory
+    # holding term 0 most often.
+    items = [
+        candidate(1, lexical=0.6, matched=frozenset({0})),
+        candidate(2, lexical=0.3, matched=frozenset({0, 1})),
+        candidate(3, lexical=0.3, matched=frozenset({0})),
+        candidate(4, lexical=0.2, matched=frozenset({0})),
+    ]
+    weights = word_weights(items)
+    assert weights[2] > weights[1] == weights[3] == weights[4] > 0
+    # Equally rare words: ts_rank decides.
+    assert order(fuse(items)) == [2, 1, 3, 4]
+    assert order(fuse(items, fusion=Fusion(word_rarity=False)))[0] == 1
 
 
 def test_a_neighbour_of_a_strong_match_is_lifted() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import asyncpg
@@ -14,7 +14,7 @@ from mcp_server.config import load_settings
 from mcp_server.db.migrations import load_migrations
 from mcp_server.db.pool import create_pool
 from mcp_server.errors import InvalidInput
-from mcp_server.store import NewDocument, Provisioner, StoreRegistry, TenantStore, UnknownBank
+from mcp_server.store import NewDocument, Provisioner, SearchRequest, StoreRegistry, TenantStore, UnknownBank
 from mcp_server.store.sql import SchemaNames, StatementGroup, render
 from mcp_server.store.sql.groups import SCHEMA_GROUPS, render_all
 from mcp_server.store.sql.search import SearchSQL
@@ -124,6 +124,23 @@ async def test_retain_replaces_a_document_atomically(pool: asyncpg.Pool) -> None
     assert [m.id for m in found] == second
     [summary] = await store.list_banks()
     assert (summary.name, summary.memories, summary.documents) == ("bank", 1, 1)
+
+
+async def test_search_numbers_the_query_terms_each_memory_holds(pool: asyncpg.Pool) -> None:
+    store = await provisioned_store(pool)
+    await store.retain(
+        "bank", document("doc", "Goats climb the wire fence", "The fence was painted", "Climbers love goats")
+    )
+    terms = ["what", "goats", "fence", "climb:*"]  # a stop word, two words, a prefix
+    request = SearchRequest(
+        bank="bank", ranked_query=" | ".join(terms), terms=terms, per_leg=10, neighbour_window=timedelta(0)
+    )
+    held = {c.memory.text: c.matched for c in await store.search(request)}
+    assert held == {
+        "Goats climb the wire fence": {1, 2, 3},
+        "The fence was painted": {2},
+        "Climbers love goats": {1, 3},
+    }
 
 
 async def test_unknown_banks_and_foreign_ids(pool: asyncpg.Pool) -> None:

@@ -225,10 +225,19 @@ def test_sign_in_browse_filter_debug_and_forget(browser: Browser, world: World, 
     shown = [href.rsplit("/", 1)[-1] for href in links.evaluate_all("(els) => els.map((e) => e.href)")]
     assert shown == tool_order[: len(shown)] and len(shown) == min(10, len(tool_order))
     headers = page.locator("#results thead th").all_inner_texts()
-    for name in ("SCORE", "FULL-TEXT RANK", "COSINE", "NEIGHBOUR SHARE", "DATE BONUS", "SPEAKER BONUS", "RECENCY"):
+    for name in (
+        "SCORE",
+        "FULL-TEXT RANK",
+        "WORD RARITY",
+        "COSINE",
+        "NEIGHBOUR SHARE",
+        "DATE BONUS",
+        "SPEAKER BONUS",
+        "RECENCY",
+    ):
         assert name in [h.upper() for h in headers]
     first_cells = rows.first.locator("td.num").all_inner_texts()
-    assert first_cells[0] and first_cells[2], first_cells  # a score and a cosine
+    assert first_cells[0] and first_cells[3], first_cells  # a score and a cosine
     page.screenshot(path=shots / "recall.png", full_page=True)
 
     # Forget a selection, with a confirmation that names it; then it is gone, through MCP too.

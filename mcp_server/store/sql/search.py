@@ -4,6 +4,7 @@ the memories around each, every row with its raw signals. Fusion happens in `mem
 Parameters are bound by name (`store.search.SearchRequest` holds them):
     :bank          the bank's name (its id is looked up in the statement: one round trip fewer)
     :ranked_query  the `to_tsquery` expression every candidate is ranked by
+    :terms         its terms one by one (`to_tsquery` expressions): `matched` numbers those a row holds, from 1
     :words         the query's words, or NULL to pick full-text candidates by all of them
     :common_words  the schema's common words (see `common_words`)
     :vector        the query's vector (hybrid only)
@@ -36,6 +37,11 @@ LEXICAL_LEG = (
         ),
         q AS (
             SELECT pg_catalog.to_tsquery('english'::regconfig, :ranked_query::text) AS ranked,
+                   -- Each term alone, in order; NULL for a stop word, which would parse to an
+                   -- empty query (and a notice).
+                   ARRAY(SELECT CASE WHEN pg_catalog.to_tsvector('english'::regconfig, t.term) <> ''::tsvector
+                                     THEN pg_catalog.to_tsquery('english'::regconfig, t.term) END
+                         FROM unnest(:terms::text[]) WITH ORDINALITY AS t (term, i) ORDER BY t.i) AS terms,
                    CASE WHEN NOT EXISTS (SELECT 1 FROM words WHERE common)
                         THEN pg_catalog.to_tsquery('english'::regconfig, :ranked_query::text)
                         ELSE pg_catalog.concat_ws(
@@ -107,7 +113,10 @@ COLUMNS = (
                ("""
     + FILTERS
     + """) AS eligible,
-               CASE WHEN m.search @@ q.ranked THEN pg_catalog.ts_rank(m.search, q.ranked) END AS lexical"""
+               CASE WHEN m.search @@ q.ranked THEN pg_catalog.ts_rank(m.search, q.ranked) END AS lexical,
+               CASE WHEN m.search @@ q.ranked THEN
+                   ARRAY(SELECT t.i FROM unnest(q.terms) WITH ORDINALITY AS t (term, i) WHERE m.search @@ t.term)
+               END AS matched"""
 )
 
 SEARCH_HYBRID = (
