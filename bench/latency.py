@@ -139,8 +139,8 @@ async def fill(schema: str, items: list[Memory], real: np.ndarray) -> None:
 
 
 async def prewarm(runtime: Any, schema: str) -> None:
-    """Read the schema's memories and their indexes into shared buffers (pg_prewarm), so that
-    every size is timed warm, as a server that has been answering for a while is."""
+    """Analyze the schema and read its tables and indexes into shared buffers (pg_prewarm), so
+    that every size is timed warm, as a server that has been answering for a while is."""
     store = await runtime.stores.for_schema(schema)
     async with store.pool.acquire() as conn:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
@@ -150,6 +150,10 @@ async def prewarm(runtime: Any, schema: str) -> None:
             schema,
         )
         started, blocks = time.perf_counter(), 0
+        # Statistics as autovacuum keeps them on a server that has been running: a fill through
+        # the store leaves the planner none, and it then picks poor plans for small banks.
+        for table in ("banks", "documents", "memories", "bank_counts"):
+            await conn.execute(f'ANALYZE "{schema}".{table}')
         for relation in relations:
             blocks += await conn.fetchval("SELECT pg_prewarm($1::regclass)", relation["name"])
     say(f"  {schema}: {blocks * 8 // 1024} MB prewarmed in {time.perf_counter() - started:.1f} s")

@@ -66,24 +66,27 @@ class MemorySQL(StatementGroup):
           )
     """)
     delete_document = Template("DELETE FROM {schema}.documents WHERE bank_id = $1 AND id = $2 RETURNING id")
+    # Driven from the documents whose first chunk has the same digest (one index probe), each
+    # compared whole through its own index scan, so no plan reads the whole bank.
     identical_document = Template("""
-        SELECT m.document_id, array_agg(m.id ORDER BY m.chunk_index) AS ids
-        FROM {schema}.memories AS m
-        WHERE m.bank_id = $1
-          AND m.document_id IN (
-              SELECT head.document_id FROM {schema}.memories AS head
-              WHERE head.bank_id = $1 AND head.chunk_index = 0 AND md5(head.text) = md5(($3::text[])[1])
-                AND ($2::text IS NULL OR head.document_id = $2)
-          )
-        GROUP BY m.document_id
-        HAVING array_agg(m.text ORDER BY m.chunk_index) = $3::text[]
-           AND bool_and(m.context IS NOT DISTINCT FROM $4::text)
-           AND bool_and(m.tags = $5::text[])
-           AND bool_and(m.metadata = $6::jsonb)
-           AND bool_and(m.occurred_at IS NOT DISTINCT FROM $7::timestamptz)
-        ORDER BY min(m.seq)
+        SELECT head.document_id, whole.ids
+        FROM {schema}.memories AS head
+        CROSS JOIN LATERAL (
+            SELECT array_agg(m.id ORDER BY m.chunk_index) AS ids, min(m.seq) AS first_seq
+            FROM {schema}.memories AS m
+            WHERE m.bank_id = $1 AND m.document_id = head.document_id
+            HAVING array_agg(m.text ORDER BY m.chunk_index) = $3::text[]
+               AND bool_and(m.context IS NOT DISTINCT FROM $4::text)
+               AND bool_and(m.tags = $5::text[])
+               AND bool_and(m.metadata = $6::jsonb)
+               AND bool_and(m.occurred_at IS NOT DISTINCT FROM $7::timestamptz)
+        ) AS whole
+        WHERE head.bank_id = $1 AND head.chunk_index = 0 AND md5(head.text) = md5(($3::text[])[1])
+          AND ($2::text IS NULL OR head.document_id = $2)
+        ORDER BY whole.first_seq
         LIMIT 1
     """)
+
     delete_bank_memories = Template("""
         WITH gone AS (DELETE FROM {schema}.memories WHERE bank_id = $1 RETURNING 1) SELECT count(*) FROM gone
     """)
