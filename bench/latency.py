@@ -296,7 +296,10 @@ async def run(args: argparse.Namespace) -> None:
     sizes: list[int] = args.sizes
     largest = sizes[-1]
     items = list(memories(largest + 2 * args.calls + 4 * IN_FLIGHT * 50, seed=args.seed))
-    stored, fresh = items[:largest], [m.text for m in items[largest:]]
+    # Retained texts differ from every earlier run's: retain stores a text already in the bank
+    # only once, so a repeat would time the duplicate check instead of a retain.
+    run = time.strftime("%Y%m%d%H%M%S")
+    stored, fresh = items[:largest], [f"{m.text} (run {run}, note {i})" for i, m in enumerate(items[largest:])]
     real = real_vectors([m.text for m in stored[: args.real_vectors]], args.seed)
     for size in sizes:
         await fill(f"bench_{size}", stored[:size], real)
