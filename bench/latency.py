@@ -296,10 +296,11 @@ async def run(args: argparse.Namespace) -> None:
     sizes: list[int] = args.sizes
     largest = sizes[-1]
     items = list(memories(largest + 2 * args.calls + 4 * IN_FLIGHT * 50, seed=args.seed))
-    # Retained texts differ from every earlier run's: retain stores a text already in the bank
-    # only once, so a repeat would time the duplicate check instead of a retain.
-    run = time.strftime("%Y%m%d%H%M%S")
-    stored, fresh = items[:largest], [f"{m.text} (run {run}, note {i})" for i, m in enumerate(items[largest:])]
+    # Retained texts come from a seed of this run's own: retain stores a text already in the bank
+    # only once, so repeating an earlier run's texts would time the duplicate check instead.
+    stored = items[:largest]
+    known = {m.text for m in stored}
+    fresh = [m.text for m in memories(len(items) - largest, seed=time.time_ns()) if m.text not in known]
     real = real_vectors([m.text for m in stored[: args.real_vectors]], args.seed)
     for size in sizes:
         await fill(f"bench_{size}", stored[:size], real)
