@@ -14,7 +14,7 @@ import pytest
 from helpers import call, server_env, unique
 from helpers.http import bearer, http_server, mcp_client
 
-from mcp_server.cli import OneLineRecords
+from mcp_server.cli.logs import OneLineRecords
 
 pytestmark = pytest.mark.anyio
 

