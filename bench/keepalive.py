@@ -18,50 +18,25 @@ import argparse
 import http.client
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
-INITIALIZE = json.dumps(
-    {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "b", "version": "0"}},
-    }
-)
-HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+sys.path.insert(0, str(REPO / "tests"))
+from helpers.http import ACCEPT, http_server  # noqa: E402
+from helpers.http import INITIALIZE as INITIALIZE_REQUEST  # noqa: E402
 
-
-def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str, int]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mcp_server", "serve", "--transport", "http", "--host", "127.0.0.1", "--port", "0"],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=out,
-        )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        found = re.search(r"listening on http://(127\.0\.0\.1):(\d+)", log.read_text(errors="replace"))
-        if found:
-            time.sleep(0.5)
-            return process, found.group(1), int(found.group(2))
-        time.sleep(0.1)
-    process.kill()
-    raise SystemExit(f"server did not start:\n{log.read_text(errors='replace')}")
+INITIALIZE = json.dumps(INITIALIZE_REQUEST)
 
 
 def timed(conn: http.client.HTTPConnection, method: str, path: str, body: str | None) -> float:
     started = time.perf_counter()
-    conn.request(method, path, body=body, headers=HEADERS if body else {})
+    conn.request(method, path, body=body, headers=ACCEPT if body else {})
     response = conn.getresponse()
     response.read()
     if response.status != 200:
@@ -79,8 +54,9 @@ def main() -> None:
     env.update(BULKHEAD_MAX_SESSIONS_PER_TENANT="100000", BULKHEAD_MAX_SESSIONS="100000")
     folder = Path(tempfile.mkdtemp(prefix="bulkhead-bench-"))
     env.setdefault("BULKHEAD_DATA_DIR", str(folder / "pg"))
-    process, host, port = start_server(env, folder / "server.log")
-    try:
+    with http_server(env) as server:
+        address = urlsplit(server.url)
+        host, port = address.hostname or "127.0.0.1", address.port
         rows = []
         for label, method, path, body in (
             ("GET /healthz", "GET", "/healthz", None),
@@ -96,9 +72,6 @@ def main() -> None:
             reused = [timed(kept, method, path, body) for _ in range(args.requests)]
             kept.close()
             rows.append((label, statistics.median(fresh), statistics.median(reused)))
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
     print(f"command: python bench/keepalive.py --requests {args.requests}")
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'request':<24}{'fresh connection (median)':>28}{'kept alive (median)':>22}")

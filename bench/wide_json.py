@@ -17,8 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,26 +26,8 @@ from pathlib import Path
 import httpx2
 
 REPO = Path(__file__).resolve().parent.parent
-ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
-def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mcp_server", "serve", "--transport", "http", "--host", "127.0.0.1", "--port", "0"],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=out,
-        )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", log.read_text(errors="replace"))
-        if found:
-            return process, found.group(1)
-        time.sleep(0.1)
-    process.kill()
-    raise SystemExit(f"server did not start:\n{log.read_text(errors='replace')}")
+sys.path.insert(0, str(REPO / "tests"))
+from helpers.http import ACCEPT, http_server  # noqa: E402
 
 
 async def worst_healthz_during(url: str, request: asyncio.Task[httpx2.Response]) -> float:
@@ -95,13 +75,9 @@ def main() -> None:
     )
     folder = Path(tempfile.mkdtemp(prefix="bulkhead-bench-"))
     env.setdefault("BULKHEAD_DATA_DIR", str(folder / "pg"))
-    process, url = start_server(env, folder / "server.log")
-    try:
-        baseline = asyncio.run(measure(url, 10))
-        wide = asyncio.run(measure(url, args.tags))
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+    with http_server(env) as server:
+        baseline = asyncio.run(measure(server.url, 10))
+        wide = asyncio.run(measure(server.url, args.tags))
     print(f"command: python bench/wide_json.py --tags {args.tags}")
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"baseline (10 tags, {baseline[2]} bytes): worst /healthz {baseline[0] * 1000:.1f} ms, status {baseline[1]}")
