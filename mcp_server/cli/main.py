@@ -13,7 +13,6 @@ from typing import TextIO
 import anyio
 
 from mcp_server import __version__
-from mcp_server.cli.logs import configure_logging
 from mcp_server.cli.subcommands import HELP_WIDTH, load_configuration, subcommand
 from mcp_server.cli.tenants import add_tenant_commands
 from mcp_server.config import Settings
@@ -51,7 +50,6 @@ def serve(args: argparse.Namespace) -> None:
 
             anyio.run(refuse_session, error)
         raise
-    configure_logging(settings.log_level)
     if not stdio:
         serve_http(
             settings, directory, host=args.host or settings.host, port=settings.port if args.port is None else args.port
@@ -96,7 +94,6 @@ def ui(args: argparse.Namespace) -> None:
     from mcp_server.web.serve import listen, serve_dashboard
 
     settings, directory = load_configuration()
-    configure_logging(settings.log_level)
     port = settings.port if args.port is None else args.port
     if not 0 <= port <= 65535:
         raise InvalidInput(f"--port {port} is not a TCP port (0-65535)")
@@ -113,7 +110,6 @@ def migrate(args: argparse.Namespace) -> None:
     from mcp_server.runtime import DimensionMismatch, open_runtime
 
     settings, directory = load_configuration()
-    configure_logging(settings.log_level)
     schemas = _schemas(args, directory)
 
     async def run() -> None:
@@ -137,7 +133,6 @@ def reembed(args: argparse.Namespace) -> None:
     from mcp_server.runtime import open_runtime
 
     settings, directory = load_configuration()
-    configure_logging(settings.log_level)
     schemas = _schemas(args, directory)
     if args.batch_size < 1:
         raise InvalidInput("--batch-size must be at least 1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
+from mcp_server.cli.logs import configure_logging
 from mcp_server.config import Settings, load_settings
 from mcp_server.tenancy import TenantDirectory
 
@@ -25,6 +26,9 @@ def subcommand(
 
 
 def load_configuration() -> tuple[Settings, TenantDirectory]:
-    """The settings from the environment and `.env`, and the tenants they name."""
+    """The settings from the environment and `.env`, and the tenants they name; from here on the
+    process logs at the configured level (nothing is logged before a failure to load is raised)."""
     settings = load_settings()
-    return settings, TenantDirectory.from_settings(settings)
+    directory = TenantDirectory.from_settings(settings)
+    configure_logging(settings.log_level)
+    return settings, directory

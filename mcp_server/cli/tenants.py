@@ -7,7 +7,6 @@ import sys
 
 import anyio
 
-from mcp_server.cli.logs import configure_logging
 from mcp_server.cli.subcommands import load_configuration, subcommand
 from mcp_server.errors import InvalidInput, NotFound
 from mcp_server.tenancy import Tenant, tenant_role_name, validate_schema_name
@@ -19,7 +18,6 @@ def tenants_list(args: argparse.Namespace) -> None:
     from mcp_server.store.tenants import summaries
 
     settings, directory = load_configuration()
-    configure_logging(settings.log_level)
     mapped = set(directory.schemas)
 
     async def run() -> None:
@@ -46,7 +44,6 @@ def export_tenant(args: argparse.Namespace) -> None:
     from mcp_server.store.tenants import bulkhead_schemas
 
     settings, directory = load_configuration()
-    configure_logging(settings.log_level)
     schema = validate_schema_name(args.schema)
 
     async def run() -> None:
@@ -70,7 +67,6 @@ def import_tenant(args: argparse.Namespace) -> None:
     from mcp_server.runtime import open_runtime
 
     settings, directory = load_configuration()
-    configure_logging(settings.log_level)
     schema = validate_schema_name(args.schema)
 
     async def run() -> None:
@@ -98,7 +94,6 @@ def tenants_drop(args: argparse.Namespace) -> None:
     from mcp_server.store.tenants import drop_schema
 
     settings, directory = load_configuration()
-    configure_logging(settings.log_level)
     schema = validate_schema_name(args.schema)
     if not args.yes:
         if sys.stdin.isatty():
