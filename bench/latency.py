@@ -117,7 +117,7 @@ async def fill(schema: str, items: list[Memory], real: np.ndarray) -> None:
         have = next((b.memories for b in await store.list_banks() if b.name == BANK), 0)
         if have == len(items):
             say(f"  {schema}: {have} memories already there")
-            await prewarm(runtime, schema)
+            await prewarm(store)
             return
         if have > len(items):
             raise SystemExit(f"{schema} holds {have} memories in bank {BANK!r}, more than {len(items)}; drop it")
@@ -136,13 +136,13 @@ async def fill(schema: str, items: list[Memory], real: np.ndarray) -> None:
         started = time.perf_counter()
         await rewrite.finish()
         say(f"  {schema}: vector index built in {time.perf_counter() - started:.0f} s")
-        await prewarm(runtime, schema)
+        await prewarm(store)
 
 
-async def prewarm(runtime: Any, schema: str) -> None:
+async def prewarm(store: Any) -> None:
     """Analyze the schema and read its tables and indexes into shared buffers (pg_prewarm), so
     that every size is timed warm, as a server that has been answering for a while is."""
-    store = await runtime.stores.for_schema(schema)
+    schema = store.schema
     async with store.pool.acquire() as conn:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
         relations = await conn.fetch(

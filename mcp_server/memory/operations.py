@@ -176,8 +176,8 @@ async def recall_ranked(
     text = check.query(query)
     request = search_request(text, bank=bank, max_results=max_results, tags=tags, since=since, until=until)
     check.max_tokens(max_tokens)
-    # The query is embedded while the store opens its transaction and finds the bank: the search
-    # statement is the first thing that needs the vector.
+    # The query is embedded while the store opens its transaction: the search statement is the
+    # first thing that needs the vector.
     vector = (
         _started(embedder.embed_query(text, namespace=store.schema))
         if embedder is not None and store.has_vectors

@@ -288,7 +288,7 @@ class TenantStore:
         """Recall's candidates for `request`: the best by full-text rank and by vector, plus neighbours.
 
         `vector` is the query's embedding still being computed, when the caller started it
-        alongside: it is awaited only after the statements that do not need it, so they overlap.
+        alongside: it is awaited only once the transaction is open, so the two overlap.
         """
         async with self.transaction() as conn:
             if request.ranked_query is None and request.vector is None and vector is None:

@@ -156,22 +156,32 @@ async def test_deleting_a_bank_takes_its_counts_with_it(pool: asyncpg.Pool) -> N
     assert await kept_counts(store) == await full_counts(store) == {"beta": (3, 1)}
 
 
-async def test_a_schema_migrated_before_counts_existed_gets_them_from_its_rows(pool: asyncpg.Pool) -> None:
+async def store_migrated_before(pool: asyncpg.Pool, migration: str) -> TenantStore:
+    """A new schema provisioned only up to the migration whose name ends with `migration`."""
     migrations = load_migrations()
-    counting = next(m for m in migrations if m.name.endswith("bank_counts"))
-    schema = unique("older")
-    earlier = Provisioner(pool, migrations=[m for m in migrations if m.version < counting.version])
+    stop = next(m for m in migrations if m.name.endswith(migration))
+    earlier = Provisioner(pool, migrations=[m for m in migrations if m.version < stop.version])
     await earlier.bootstrap()
+    schema = unique("older")
     await earlier.provision(schema)
-    older = TenantStore(pool, schema, vector_schema=earlier.vector_schema)
+    return TenantStore(pool, schema, vector_schema=earlier.vector_schema)
+
+
+async def migrated_now(older: TenantStore) -> TenantStore:
+    """The same schema after every current migration."""
+    current = Provisioner(older.pool)
+    await current.bootstrap()
+    await current.provision(older.schema)
+    return TenantStore(older.pool, older.schema, vector_schema=current.vector_schema)
+
+
+async def test_a_schema_migrated_before_counts_existed_gets_them_from_its_rows(pool: asyncpg.Pool) -> None:
+    older = await store_migrated_before(pool, "bank_counts")
     await older.retain("alpha", document("a", 3, 0))
     await older.retain("alpha", document("b", 1, 0))
     await older.retain("beta", document("c", 2, 0))
 
-    current = Provisioner(pool)
-    await current.bootstrap()
-    await current.provision(schema)
-    store = TenantStore(pool, schema, vector_schema=current.vector_schema)
+    store = await migrated_now(older)
     assert await kept_counts(store) == {"alpha": (4, 2), "beta": (2, 1)}
     assert await kept_usage(store) == await full_usage(store)
     await store.forget_document("alpha", "a")
@@ -180,22 +190,13 @@ async def test_a_schema_migrated_before_counts_existed_gets_them_from_its_rows(p
 
 
 async def test_a_schema_counted_before_bytes_were_kept_gets_them_from_its_rows(pool: asyncpg.Pool) -> None:
-    migrations = load_migrations()
-    bytes_kept = next(m for m in migrations if m.name.endswith("bank_bytes"))
-    schema = unique("older")
-    earlier = Provisioner(pool, migrations=[m for m in migrations if m.version < bytes_kept.version])
-    await earlier.bootstrap()
-    await earlier.provision(schema)
-    older = TenantStore(pool, schema, vector_schema=earlier.vector_schema)
+    older = await store_migrated_before(pool, "bank_bytes")
     await older.retain("alpha", document("a", 3, 0))
     await older.retain("beta", document("b", 2, 0))
     await older.forget_document("beta", "b")
     await older.retain("beta", document("c", 1, 0))
 
-    current = Provisioner(pool)
-    await current.bootstrap()
-    await current.provision(schema)
-    store = TenantStore(pool, schema, vector_schema=current.vector_schema)
+    store = await migrated_now(older)
     assert (await kept_usage(store))[1] > 0
     assert await kept_usage(store) == await full_usage(store)
     await store.retain("alpha", document("a", 1, 1))
