@@ -153,16 +153,12 @@ class TenantStore:
         with connection_failures_as_unavailable(), self._changed_elsewhere():
             async with self.waiting.acquire(self.pool) as conn:
                 try:
-                    await conn.execute(self.begin_snapshot if snapshot else self.begin)
-                except asyncpg.InvalidParameterValueError:
-                    # `SET ROLE` to a role that no longer exists: the schema was dropped.
-                    await _roll_back(conn)
-                    self._forget()
-                    raise Unavailable(CHANGED_ELSEWHERE) from None
-                except BaseException:
-                    await _roll_back(conn)
-                    raise
-                try:
+                    try:
+                        await conn.execute(self.begin_snapshot if snapshot else self.begin)
+                    except asyncpg.InvalidParameterValueError:
+                        # `SET ROLE` to a role that no longer exists: the schema was dropped.
+                        self._forget()
+                        raise Unavailable(CHANGED_ELSEWHERE) from None
                     yield conn
                 except BaseException:
                     await _roll_back(conn)
