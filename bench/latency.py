@@ -71,7 +71,7 @@ def real_vectors(texts: list[str], seed: int) -> np.ndarray:
     """The local embedder's vectors of `texts`, from the disk cache when it has them."""
     from mcp_server.embedding.local import MODEL_SHA256, LocalEmbedder
 
-    path = CACHE / f"vectors-seed{seed}-{len(texts)}-{MODEL_SHA256[:12]}.npy"
+    path = CACHE / f"vectors-seed{seed}-{len(texts)}-{MODEL_SHA256[:12]}-int8.npy"
     if path.exists():
         return np.load(path)
     embedder = LocalEmbedder()
@@ -107,6 +107,7 @@ def settings_for(schema: str) -> Any:
 
 async def fill(schema: str, items: list[Memory], real: np.ndarray) -> None:
     """Make bank `bench` of `schema` hold exactly `items`, in order (resuming a partial fill)."""
+    from mcp_server.embedding.local import EMBEDDER_NAME
     from mcp_server.runtime import open_runtime
     from mcp_server.store import VectorRewrite
     from mcp_server.tenancy import TenantDirectory
@@ -122,7 +123,7 @@ async def fill(schema: str, items: list[Memory], real: np.ndarray) -> None:
         if have > len(items):
             raise SystemExit(f"{schema} holds {have} memories in bank {BANK!r}, more than {len(items)}; drop it")
         say(f"  {schema}: filling from {have} to {len(items)} (vector index rebuilt after)")
-        rewrite = VectorRewrite(store, real.shape[1])
+        rewrite = VectorRewrite(store, real.shape[1], EMBEDDER_NAME)
         await rewrite.begin()
         started, step = time.perf_counter(), FILL_CHUNKS * IN_FLIGHT
         for start in range(have, len(items), step):

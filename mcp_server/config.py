@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     # pgvector's HNSW index takes at most 2,000 dimensions.
     embedding_dimensions: int | None = Field(default=None, ge=1, le=2000)
     embedding_timeout: float = Field(default=30.0, gt=0, le=600)
-    embedding_threads: int = Field(default=0, ge=0, le=256)
+    # Threads of each local model run: one is the fastest for sentence-length text (see .env.example).
+    embedding_threads: int = Field(default=1, ge=0, le=256)
     # Reflect's model. Setting `llm_url` alone selects an OpenAI-compatible chat-completions
     # endpoint; `llm_provider=anthropic` selects the Messages API. With neither, reflect asks the
     # client's model (MCP sampling) when `reflect_sampling` allows it, else answers extractively.

@@ -18,14 +18,25 @@ from mcp_server.db.pool import create_pool, release_database
 from mcp_server.embedding import Embedder, build_embedder
 from mcp_server.errors import Limited, Misconfigured
 from mcp_server.llm import EndpointSynthesiser, build_synthesiser
-from mcp_server.store import Provisioner, StoreRegistry, TenantStore, register_vector_codec, stored_dimension
+from mcp_server.store import (
+    Provisioner,
+    StoreRegistry,
+    TenantStore,
+    recorded_embedder,
+    register_vector_codec,
+    stored_dimension,
+)
 from mcp_server.store.provisioning import DEFAULT_EMBEDDING_DIM
 from mcp_server.tenancy import Tenant, TenantDirectory, TenantLimits
 
 logger = logging.getLogger(__name__)
 
 
-class DimensionMismatch(Misconfigured):
+class ForeignVectors(Misconfigured):
+    """A schema's vectors are not the configured embedder's: each call is refused until reembed."""
+
+
+class DimensionMismatch(ForeignVectors):
     """A schema's vectors have another dimension than the configured embedder's."""
 
     def __init__(self, schema: str, stored: int, configured: int, embedder: str) -> None:
@@ -35,6 +46,18 @@ class DimensionMismatch(Misconfigured):
             "or configure the embedder the store was made with."
         )
         self.schema, self.stored, self.configured = schema, stored, configured
+
+
+class EmbedderMismatch(ForeignVectors):
+    """A schema's vectors were made by another embedder than the configured one."""
+
+    def __init__(self, schema: str, recorded: str, configured: str) -> None:
+        super().__init__(
+            f"this memory store's embeddings were made by {recorded} but the server's embedder is {configured}, "
+            f"and the two do not compare; the operator must run `bulkhead reembed --schema {schema}` "
+            "or configure the embedder the store was made with."
+        )
+        self.schema, self.recorded, self.configured = schema, recorded, configured
 
 
 class CallBucket:
@@ -101,19 +124,24 @@ class Runtime:
             raise over_rate(limits)
 
     async def store_for(self, tenant: Tenant) -> TenantStore:
-        """The provisioned store of the tenant's schema, if its vectors fit the embedder.
+        """The provisioned store of the tenant's schema, if its vectors are the embedder's.
 
-        A schema whose vectors have another dimension is refused each time it is asked for
-        (until it is reembedded, perhaps by another process), never handed out. A fit, once
-        found, is checked again when a statement meets vectors of another size, which is how
-        this process learns that another one reembedded the schema.
+        A schema whose vectors have another dimension, or were recorded as made by another
+        embedder, is refused each time it is asked for (until it is reembedded, perhaps by
+        another process), never handed out. A fit, once found, is checked again when a statement
+        meets vectors of another size, which is how this process learns that another one
+        reembedded the schema.
         """
         store = await self.stores.for_schema(tenant.schema)
-        if not store.dimension_checked:
-            stored = await stored_dimension(store)
-            if self.embedder is not None and stored is not None and stored != self.embedder.dimension:
-                raise DimensionMismatch(tenant.schema, stored, self.embedder.dimension, self.embedder.name)
-            store.dimension_checked = True
+        if not store.embedder_checked:
+            if self.embedder is not None:
+                stored = await stored_dimension(store)
+                if stored is not None and stored != self.embedder.dimension:
+                    raise DimensionMismatch(tenant.schema, stored, self.embedder.dimension, self.embedder.name)
+                recorded = await recorded_embedder(store, self.embedder.name)
+                if recorded != self.embedder.name:
+                    raise EmbedderMismatch(tenant.schema, recorded, self.embedder.name)
+            store.embedder_checked = True
         return store
 
 

@@ -107,7 +107,7 @@ def ui(args: argparse.Namespace) -> None:
 
 def migrate(args: argparse.Namespace) -> None:
     """Apply pending migrations to the chosen schemas."""
-    from mcp_server.runtime import DimensionMismatch, open_runtime
+    from mcp_server.runtime import ForeignVectors, open_runtime
 
     settings, directory = load_configuration()
     schemas = _schemas(args, directory)
@@ -117,7 +117,7 @@ def migrate(args: argparse.Namespace) -> None:
             for schema in schemas:
                 try:
                     await runtime.store_for(Tenant(schema=schema, label=schema))
-                except DimensionMismatch as exc:
+                except ForeignVectors as exc:
                     print(f"schema {schema}: migrated, but {exc.message}", file=sys.stderr)
                     continue
                 print(f"schema {schema}: up to date", file=sys.stderr)

@@ -22,7 +22,8 @@ class Embedder(Protocol):
 
     @property
     def name(self) -> str:
-        """What produces the vectors, for messages (e.g. `local all-MiniLM-L6-v2`)."""
+        """What makes the vectors (e.g. `local all-MiniLM-L6-v2 int8`): recorded in each schema as
+        their maker, so embedders whose vectors do not compare must have different names."""
         ...
 
     @property

@@ -22,7 +22,7 @@ async def reembed(
     memories by their words. Calls `progress(done, total)` after each batch; returns `total`.
     An interrupted run leaves the vectors written so far; running it again completes it.
     """
-    rewrite = VectorRewrite(store, embedder.dimension)
+    rewrite = VectorRewrite(store, embedder.dimension, embedder.name)
     total = await rewrite.begin()
     done, last = 0, 0
     if progress:

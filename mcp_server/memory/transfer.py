@@ -5,7 +5,8 @@ then each bank: one `bank` line with its counts, its `document` lines, and its `
 in retained order. Everything that ranks a memory travels with it (ids, text, context, tags,
 metadata, `occurred_at`, `retained_at`, and the order), so an import into a fresh schema
 recalls as the original did. Vectors travel only when asked for; on import, a memory without
-one, or with one of another dimension than the schema's, is embedded again.
+one, with one of another dimension than the schema's, or with one another embedder made (the
+header names it) is embedded again.
 """
 
 from __future__ import annotations
@@ -208,6 +209,7 @@ class Importer:
         self.replace = replace
         self.progress = progress
         self.dimension: int | None = None
+        self.foreign_vectors = False
         self.embedded = 0
 
     async def run(self, lines: Iterable[str]) -> list[tuple[str, int]]:
@@ -217,6 +219,8 @@ class Importer:
         first = next(records, None)
         if first is None or not isinstance(first[1], Header):
             raise InvalidInput("the input is empty or does not start with a Bulkhead export header")
+        # Vectors of another model (or another build of it) would not compare with the schema's.
+        self.foreign_vectors = self.embedder is not None and first[1].embedder != self.embedder.name
         imported: list[tuple[str, int]] = []
         pending = next(records, None)
         while pending is not None:
@@ -290,7 +294,7 @@ class Importer:
             return 0
         vectors: list[list[float] | None] = [m.embedding for m in memories]
         if self.dimension is not None:
-            stale = [i for i, v in enumerate(vectors) if v is None or len(v) != self.dimension]
+            stale = [i for i, v in enumerate(vectors) if v is None or len(v) != self.dimension or self.foreign_vectors]
             if stale and self.embedder is not None:
                 fresh = await self.embedder.embed_documents([memories[i].text for i in stale])
                 for i, computed in zip(stale, fresh, strict=True):

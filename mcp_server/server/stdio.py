@@ -37,7 +37,7 @@ from mcp.shared.message import SessionMessage
 
 from mcp_server.config import Settings
 from mcp_server.errors import BulkheadError, Misconfigured
-from mcp_server.runtime import DimensionMismatch, Runtime, open_runtime
+from mcp_server.runtime import ForeignVectors, Runtime, open_runtime
 from mcp_server.server.app import build_server
 from mcp_server.server.binding import FixedTenant
 from mcp_server.tenancy import Tenant, TenantDirectory
@@ -96,8 +96,8 @@ async def serve_stdio(settings: Settings, directory: TenantDirectory) -> None:
 
 async def _provision(runtime: Runtime, tenant: Tenant) -> None:
     """Set up the one tenant now, so that a database it cannot use stops start-up, not every call."""
-    # A schema whose vectors do not fit the embedder still serves: every tool call says how to fix it.
-    with contextlib.suppress(DimensionMismatch):
+    # A schema whose vectors are not the embedder's still serves: every tool call says how to fix it.
+    with contextlib.suppress(ForeignVectors):
         await runtime.store_for(tenant)
 
 

@@ -5,7 +5,7 @@ from mcp_server.store.provisioning import Provisioner
 from mcp_server.store.registry import StoreRegistry
 from mcp_server.store.search import Candidate, SearchRequest, StoredMemory
 from mcp_server.store.tenant_store import BankSummary, NewDocument, TenantStore, UnknownBank
-from mcp_server.store.vectors import VectorRewrite, stored_dimension
+from mcp_server.store.vectors import VectorRewrite, recorded_embedder, stored_dimension
 
 __all__ = [
     "BankSummary",
@@ -18,6 +18,7 @@ __all__ = [
     "TenantStore",
     "UnknownBank",
     "VectorRewrite",
+    "recorded_embedder",
     "register_vector_codec",
     "stored_dimension",
 ]

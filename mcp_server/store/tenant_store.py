@@ -106,8 +106,9 @@ class TenantStore:
     `vector_schema` is where pgvector lives, or None when the database has no pgvector: then the
     schema has no embedding column and every search is lexical. `on_missing` is called when the
     schema turns out to be gone, so that whoever handed this store out provisions it afresh.
-    `dimension_checked` records that the embedding column was found to fit the embedder; it is
-    cleared when a statement meets vectors of another size (another process reembedded them).
+    `embedder_checked` records that the schema's vectors were found to be the embedder's (its
+    dimension, its record); it is cleared when a statement meets vectors of another size (another
+    process reembedded them).
     """
 
     def __init__(
@@ -124,7 +125,7 @@ class TenantStore:
         self.schema = schema
         self.vector_schema = vector_schema
         self.on_missing = on_missing
-        self.dimension_checked = False
+        self.embedder_checked = False
         names = SchemaNames(schema, vector_schema=vector_schema or EXTENSION_SCHEMA)
         self.set_role = RoleSQL(names).set_role
         # One simple-protocol string each: the transaction, its settings and the role in one round trip.
@@ -176,11 +177,11 @@ class TenantStore:
             # pgvector: "expected N dimensions, not M" or "different vector dimensions N and M".
             if "dimensions" not in str(exc):
                 raise
-            self.dimension_checked = False
+            self.embedder_checked = False
             raise Unavailable(CHANGED_ELSEWHERE) from exc
 
     def _forget(self) -> None:
-        self.dimension_checked = False
+        self.embedder_checked = False
         if self.on_missing is not None:
             self.on_missing(self.schema)
 

@@ -1,7 +1,9 @@
-"""A schema's embeddings as a whole: their fixed dimension, and rewriting them all (reembed)."""
+"""A schema's embeddings as a whole: their fixed dimension, the embedder that made them, and
+rewriting them all (reembed)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,6 +11,8 @@ from mcp_server.errors import Misconfigured
 from mcp_server.store.sql import SchemaNames
 from mcp_server.store.sql.vectors import VectorSQL
 from mcp_server.store.tenant_store import TenantStore, as_vectors
+
+logger = logging.getLogger(__name__)
 
 
 def _vector_sql(store: TenantStore, dimension: int = 0) -> VectorSQL:
@@ -27,16 +31,46 @@ async def stored_dimension(store: TenantStore) -> int | None:
     return int(dimension) if dimension is not None and dimension > 0 else None
 
 
+async def recorded_embedder(store: TenantStore, configured: str) -> str:
+    """The embedder recorded as the maker of the schema's vectors; `configured` if none was yet,
+    which is then recorded (a schema without pgvector records nothing and answers `configured`).
+    """
+    if not store.has_vectors:
+        return configured
+    sql = _vector_sql(store)
+    async with store.transaction() as conn:
+        recorded: str | None = await conn.fetchval(sql.recorded_embedder)
+        if recorded is not None:
+            return recorded
+        older = await conn.fetchval(sql.any_vector)
+        recorded = await conn.fetchval(sql.claim_embedder, configured)
+    if recorded is None:
+        async with store.transaction() as conn:
+            recorded = await conn.fetchval(sql.recorded_embedder)
+    elif older and recorded == configured:
+        logger.warning(
+            "schema %s holds vectors from before embedders were recorded; they are taken as made by %s "
+            "(if another embedder made them, run `bulkhead reembed --schema %s`)",
+            store.schema,
+            configured,
+            store.schema,
+        )
+    return recorded or configured
+
+
 class VectorRewrite:
     """Recompute every embedding of a schema: drop the index, resize, refill in batches, reindex.
 
     While it runs, memories whose vector is not yet rewritten are found by full-text search only.
+    `embedder` is recorded as the vectors' maker as it begins, so that servers configured with
+    it serve the schema during the rewrite (and servers with the old one refuse it).
     """
 
-    def __init__(self, store: TenantStore, dimension: int) -> None:
+    def __init__(self, store: TenantStore, dimension: int, embedder: str) -> None:
         self.sql = _vector_sql(store, dimension)
         self.store = store
         self.dimension = dimension
+        self.embedder = embedder
 
     async def begin(self) -> int:
         """Drop the vector index and resize the column if needed; return how many memories there are."""
@@ -45,6 +79,7 @@ class VectorRewrite:
             await conn.execute(self.sql.drop_vector_index)
             if stored != self.dimension:
                 await conn.execute(self.sql.resize_vector_column)
+            await conn.execute(self.sql.record_embedder, self.embedder)
             return int(await conn.fetchval(self.sql.count_memories))
 
     async def batch_after(self, seq: int, limit: int) -> list[tuple[int, str]]:

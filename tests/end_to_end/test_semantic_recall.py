@@ -63,13 +63,18 @@ async def test_openai_compatible_embedder_over_stdio(pg_url: str, stub: StubEmbe
         "encoding_format": "float",
     } in stub.requests
 
-    broken = {k: str(v) for k, v in openai(stub, 16, model="stub-broken").items()}
-    async with stdio_client(server_env(pg_url, default_schema=schema, **broken)) as client:
-        text = await call_error(client, "retain", content="This must not be stored.", bank="b")
-        assert text.endswith("the embedding service is busy or failing (HTTP 500); nothing was changed, retry later.")
-        assert "busy or failing" in await call_error(client, "recall", query="cello", bank="b")
-        [bank] = (await call(client, "list_banks"))["banks"]
-        assert bank["memories"] == 2
+    stub.broken = True
+    try:
+        async with stdio_client(server_env(pg_url, default_schema=schema, **settings)) as client:
+            text = await call_error(client, "retain", content="This must not be stored.", bank="b")
+            assert text.endswith(
+                "the embedding service is busy or failing (HTTP 500); nothing was changed, retry later."
+            )
+            assert "busy or failing" in await call_error(client, "recall", query="other words", bank="b")
+            [bank] = (await call(client, "list_banks"))["banks"]
+            assert bank["memories"] == 2
+    finally:
+        stub.broken = False
 
 
 async def test_a_schema_of_another_dimension_is_refused(pg_url: str, stub: StubEmbeddings) -> None:
@@ -121,3 +126,24 @@ async def test_reembed_round_trip(pg_url: str, stub: StubEmbeddings) -> None:
         await call(client, "retain", content="Added after the reembed.")
     async with in_process_client(pg_url, schema, **openai(stub, 16)) as client:
         assert "holds 24-dimension embeddings" in await call_error(client, "recall", query="cello")
+
+
+async def test_a_schema_another_embedder_made_is_refused_until_reembedded(pg_url: str, stub: StubEmbeddings) -> None:
+    """Same dimension, another model: the vectors would not compare, so the schema is refused."""
+    schema = unique("sem")
+    first, second = openai(stub, 16), openai(stub, 16, model="stub-other")
+    async with in_process_client(pg_url, schema, **first) as client:
+        await call(client, "retain", content="Rosa plays the cello.")
+    async with in_process_client(pg_url, schema, **second) as client:
+        for tool, arguments in (("recall", {"query": "cello"}), ("retain", {"content": "x"}), ("list_banks", {})):
+            text = await call_error(client, tool, **arguments)
+            assert "made by openai-compatible stub but the server's embedder is openai-compatible stub-other" in text
+            assert f"bulkhead reembed --schema {schema}" in text
+    result = run_bulkhead(
+        "reembed", "--schema", schema, env=server_env(pg_url, **{k: str(v) for k, v in second.items()})
+    )
+    assert result.returncode == 0, result.stderr
+    async with in_process_client(pg_url, schema, **second) as client:
+        assert (await call(client, "recall", query="cello"))["memories"][0]["text"] == "Rosa plays the cello."
+    async with in_process_client(pg_url, schema, **first) as client:
+        assert "made by openai-compatible stub-other" in await call_error(client, "recall", query="cello")

@@ -3,7 +3,8 @@
 Vectors are hashed bags of words, so texts sharing words are similar and the same text always
 gets the same vector. The model name picks a behaviour: `stub` answers normally, `stub-slow`
 answers after two seconds, `stub-broken` fails with HTTP 500, `stub-wrong-size` returns one
-dimension too many. A request without the bearer key `stub-key` gets HTTP 401.
+dimension too many; setting `broken` makes every model fail with HTTP 500 (an outage of the
+service a schema's vectors came from). A request without the bearer key `stub-key` gets HTTP 401.
 """
 
 from __future__ import annotations
@@ -33,16 +34,18 @@ def stub_vector(text: str, dimensions: int) -> list[float]:
 
 @dataclass
 class StubEmbeddings:
-    """The running stub: its URL and the request bodies it received."""
+    """The running stub: its URL, the request bodies it received, and whether it fails them all."""
 
     url: str
     requests: list[dict[str, Any]] = field(default_factory=list)
+    broken: bool = False
 
 
 @contextmanager
 def embeddings_stub() -> Iterator[StubEmbeddings]:
     """Serve the stub on a free loopback port for the duration of the block."""
-    received: list[dict[str, Any]] = []
+    stub = StubEmbeddings("")
+    received = stub.requests
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
@@ -56,7 +59,7 @@ def embeddings_stub() -> Iterator[StubEmbeddings]:
             if self.headers.get("Authorization") != f"Bearer {KEY}":
                 return self._send(401, {"error": {"message": "bad key"}})
             model = body.get("model")
-            if model == "stub-broken":
+            if model == "stub-broken" or stub.broken:
                 return self._send(500, {"error": {"message": "boom"}})
             if model == "stub-slow":
                 time.sleep(2)
@@ -84,7 +87,8 @@ def embeddings_stub() -> Iterator[StubEmbeddings]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield StubEmbeddings(f"http://127.0.0.1:{server.server_address[1]}/v1", received)
+        stub.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        yield stub
     finally:
         server.shutdown()
         server.server_close()

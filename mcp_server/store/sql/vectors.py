@@ -13,6 +13,22 @@ class VectorSQL(StatementGroup):
         SELECT a.atttypmod FROM pg_catalog.pg_attribute AS a
         WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attname = 'embedding' AND NOT a.attisdropped
     """)
+    # The embedder that made the vectors (schema/0009_embedder_record.sql). `claim_embedder`
+    # records $1 if nothing is recorded yet and returns what is recorded (NULL only when another
+    # transaction recorded one after this statement began: read it again).
+    recorded_embedder = Template("SELECT name FROM {schema}.embedder")
+    claim_embedder = Template("""
+        WITH claimed AS (
+            INSERT INTO {schema}.embedder (name) VALUES ($1) ON CONFLICT (singleton) DO NOTHING RETURNING name
+        )
+        SELECT name FROM claimed UNION ALL SELECT name FROM {schema}.embedder LIMIT 1
+    """)
+    record_embedder = Template("""
+        INSERT INTO {schema}.embedder (name) VALUES ($1)
+        ON CONFLICT (singleton) DO UPDATE SET name = excluded.name, recorded_at = pg_catalog.now()
+    """)
+    # Whether any memory has a vector (a schema older than the record holds some).
+    any_vector = Template("SELECT EXISTS (SELECT 1 FROM {schema}.memories WHERE embedding IS NOT NULL)")
     # reembed: drop the index while vectors are rewritten, resize the column, refill, reindex.
     drop_vector_index = Template("DROP INDEX IF EXISTS {schema}.memories_embedding_idx")
     resize_vector_column = Template("""
