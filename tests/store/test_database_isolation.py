@@ -22,6 +22,7 @@ from mcp_server.store import (
     UnknownBank,
     VectorRewrite,
     browse,
+    recorded_embedder,
     register_vector_codec,
     stored_dimension,
 )
@@ -49,7 +50,7 @@ async def snapshot(pool: asyncpg.Pool, schema: str) -> list[tuple]:
     """Every row of a schema's banks, their counts, documents and memories, as the login role sees them."""
     async with pool.acquire() as conn:
         rows = []
-        for table in ("banks", "bank_counts", "documents", "memories"):
+        for table in ("banks", "bank_counts", "documents", "embedder", "memories"):
             rows += [(table, *r.values()) for r in await conn.fetch(f'SELECT * FROM "{schema}".{table} ORDER BY 1, 2')]
         return rows
 
@@ -77,7 +78,14 @@ async def test_every_table_of_another_tenant_refuses_a_tenant_role(pool: asyncpg
     tables = [r for r in relations if r["relkind"] == "r"]
     sequences = [r for r in relations if r["relkind"] == "S"]
     indexes = [r for r in relations if r["relkind"] == "i"]
-    assert {t["relname"] for t in tables} == {"banks", "bank_counts", "documents", "memories", "schema_migrations"}
+    assert {t["relname"] for t in tables} == {
+        "banks",
+        "bank_counts",
+        "documents",
+        "embedder",
+        "memories",
+        "schema_migrations",
+    }
     assert sequences and indexes
     statements = [f'CREATE TABLE "{b}".planted (id integer)', f'CREATE VIEW "{b}".planted AS SELECT 1 AS one']
     for t in tables:
@@ -167,6 +175,8 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
     try:
         provisioner = Provisioner(pool)
         await provisioner.bootstrap()
+        # A connection opened before bootstrap made the extension (the first test of a run) has no vector codec.
+        await pool.expire_connections()
         await provisioner.provision(schema)
         roles = RoleSQL(SchemaNames(schema))
         login = await admin.fetchval("SELECT current_user")
@@ -253,12 +263,14 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
         )
         assert {c.memory.text for c in hybrid} == {"Goats climb the wire.", "Kiwis again."}
         assert await stored_dimension(store) == 384
-        rewrite = VectorRewrite(store, 8)
+        assert await recorded_embedder(store, "the unit vectors") == "the unit vectors"
+        rewrite = VectorRewrite(store, 8, "eight ones")
         assert await rewrite.begin() == 2
         batch = await rewrite.batch_after(0, 10)
         await rewrite.write([seq for seq, _ in batch], [np.ones(8, dtype=np.float32)] * len(batch))
         await rewrite.finish()
         assert await stored_dimension(store) == 8
+        assert await recorded_embedder(store, "the unit vectors") == "eight ones"
         rendered = render_all(SchemaNames(schema, vector_schema=provisioner.vector_schema, embedding_dim=8))
         # The search statements run with named parameters turned into numbered ones.
         compiled = {

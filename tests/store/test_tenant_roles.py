@@ -206,7 +206,7 @@ async def test_the_public_schema_keeps_its_owner_and_grants(pg_url: str) -> None
                     " WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'"
                 )
             assert {r["relname"]: r["owner"] for r in owners} == dict.fromkeys(
-                ["schema_migrations", "banks", "bank_counts", "documents", "memories"], "bulkhead_t_public"
+                ["schema_migrations", "banks", "bank_counts", "documents", "embedder", "memories"], "bulkhead_t_public"
             )
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 async with TenantStore(pool, "other_tenant").transaction() as conn:
