@@ -31,6 +31,10 @@ from mcp_server.tenancy import Tenant, TenantDirectory, TenantLimits
 
 logger = logging.getLogger(__name__)
 
+# How long a schema's vectors, once found to be the embedder's, are trusted before the record is
+# read again (one small statement a minute per tenant in use).
+EMBEDDER_RECHECK_SECONDS = 60.0
+
 
 class ForeignVectors(Misconfigured):
     """A schema's vectors are not the configured embedder's: each call is refused until reembed."""
@@ -130,10 +134,11 @@ class Runtime:
         embedder, is refused each time it is asked for (until it is reembedded, perhaps by
         another process), never handed out. A fit, once found, is checked again when a statement
         meets vectors of another size, which is how this process learns that another one
-        reembedded the schema.
+        reembedded the schema, and once a minute, since a reembed elsewhere by another embedder
+        of the same dimension changes only the record.
         """
         store = await self.stores.for_schema(tenant.schema)
-        if not store.embedder_checked:
+        if time.monotonic() - store.embedder_checked_at > EMBEDDER_RECHECK_SECONDS:
             if self.embedder is not None:
                 stored = await stored_dimension(store)
                 if stored is not None and stored != self.embedder.dimension:
@@ -141,7 +146,7 @@ class Runtime:
                 recorded = await recorded_embedder(store, self.embedder.name)
                 if recorded != self.embedder.name:
                     raise EmbedderMismatch(tenant.schema, recorded, self.embedder.name)
-            store.embedder_checked = True
+            store.embedder_checked_at = time.monotonic()
         return store
 
 

@@ -97,6 +97,7 @@ CHANGED_ELSEWHERE = (
 
 # What a statement raises when the schema, its tables or its role went away after this process
 # provisioned it (`bulkhead tenants drop`, perhaps run while other replicas serve it).
+NEVER = float("-inf")
 MISSING_SCHEMA = (asyncpg.InvalidSchemaNameError, asyncpg.UndefinedTableError)
 
 
@@ -106,9 +107,9 @@ class TenantStore:
     `vector_schema` is where pgvector lives, or None when the database has no pgvector: then the
     schema has no embedding column and every search is lexical. `on_missing` is called when the
     schema turns out to be gone, so that whoever handed this store out provisions it afresh.
-    `embedder_checked` records that the schema's vectors were found to be the embedder's (its
-    dimension, its record); it is cleared when a statement meets vectors of another size (another
-    process reembedded them).
+    `embedder_checked_at` is when (`time.monotonic()`) the schema's vectors were last found to be
+    the embedder's (their dimension, their record); it is cleared when a statement meets vectors of
+    another size (another process reembedded them).
     """
 
     def __init__(
@@ -125,7 +126,7 @@ class TenantStore:
         self.schema = schema
         self.vector_schema = vector_schema
         self.on_missing = on_missing
-        self.embedder_checked = False
+        self.embedder_checked_at = NEVER
         names = SchemaNames(schema, vector_schema=vector_schema or EXTENSION_SCHEMA)
         self.set_role = RoleSQL(names).set_role
         # One simple-protocol string each: the transaction, its settings and the role in one round trip.
@@ -177,11 +178,11 @@ class TenantStore:
             # pgvector: "expected N dimensions, not M" or "different vector dimensions N and M".
             if "dimensions" not in str(exc):
                 raise
-            self.embedder_checked = False
+            self.embedder_checked_at = NEVER
             raise Unavailable(CHANGED_ELSEWHERE) from exc
 
     def _forget(self) -> None:
-        self.embedder_checked = False
+        self.embedder_checked_at = NEVER
         if self.on_missing is not None:
             self.on_missing(self.schema)
 
