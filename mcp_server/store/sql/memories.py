@@ -19,9 +19,12 @@ class MemorySQL(StatementGroup):
         )
         SELECT id FROM inserted UNION ALL SELECT id FROM {schema}.banks WHERE name = $1 LIMIT 1
     """)
+    # Returns whether the document is new (a row just inserted has no xmax; one updated by ON
+    # CONFLICT has this transaction's), so that a new one skips deleting its (no) old memories.
     upsert_document = Template("""
         INSERT INTO {schema}.documents (bank_id, id) VALUES ($1, $2)
         ON CONFLICT (bank_id, id) DO UPDATE SET retained_at = now()
+        RETURNING xmax = '0'::xid AS created
     """)
     # Storage limits: retains of one schema that check them run one at a time, so two at the
     # limit cannot both see room; forgets never take this lock, they only free room.
