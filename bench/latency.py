@@ -102,7 +102,8 @@ def vectors_between(real: np.ndarray, start: int, end: int) -> np.ndarray:
 def settings_for(schema: str) -> Any:
     from mcp_server.config import load_settings
 
-    return load_settings(default_schema=schema, auth_disabled=True)
+    # As over stdio (see `params`): the call rate is off, the storage quotas at their defaults.
+    return load_settings(default_schema=schema, auth_disabled=True, tenant_calls_per_second=0)
 
 
 async def fill(schema: str, items: list[Memory], real: np.ndarray) -> None:

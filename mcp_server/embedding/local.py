@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -104,35 +104,31 @@ class _Model:
         return normalise(hidden.mean(axis=1))[0]
 
 
-@dataclass
-class _Pending:
-    texts: Sequence[str]
-    done: bool = False
-    vectors: list[Vector] = field(default_factory=list)
-    error: BaseException | None = None
-
-
 class LocalEmbedder:
-    """all-MiniLM-L6-v2 in-process. Concurrent calls are merged into one model run.
+    """all-MiniLM-L6-v2 in-process, in worker threads: several calls embed at once.
 
-    One run at a time: whoever holds the lock embeds every text waiting at that moment, so eight
-    retains in flight cost one batched run rather than eight single ones.
+    Each call runs in a thread of its own, up to one per core (`threads` cores each), so that
+    the model embeds one retain's text while the event loop writes another's: when calls were
+    merged into one run at a time, the two took turns and a 2-core server kept one core busy.
+    Texts run alone anyway (see `_Model.encode`), so merging them bought nothing more.
     """
 
     def __init__(self, *, threads: int = 1) -> None:
         self.threads = threads
         self._model: _Model | None = None
         self._load_lock = threading.Lock()
-        self._run_lock = anyio.Lock()
-        self._pending: list[_Pending] = []
+        # threads == 0 lets onnxruntime take every core for each run: then one run at a time.
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self._runs = anyio.CapacityLimiter(max(1, cores // threads) if threads else 1)
+        self._waiting = 0
         self._cache = QueryCache()
         # Told the number of texts of each model run (for `/metrics`).
         self.on_batch: Callable[[int], None] | None = None
 
     @property
     def queued(self) -> int:
-        """Texts waiting for the next model run."""
-        return sum(len(pending.texts) for pending in self._pending)
+        """Texts waiting for a free model run."""
+        return self._waiting
 
     @property
     def name(self) -> str:
@@ -156,36 +152,22 @@ class LocalEmbedder:
     async def embed_documents(self, texts: Sequence[str]) -> list[Vector]:
         if not texts:
             return []
-        item = _Pending(texts)
-        self._pending.append(item)
-        async with self._run_lock:
-            if not item.done:
-                batch, self._pending = self._pending, []
-                flat = [text for pending in batch for text in pending.texts]
-                if self.on_batch is not None:
-                    self.on_batch(len(flat))
-                try:
-                    vectors = await anyio.to_thread.run_sync(self.encode_now, flat)
-                    offset = 0
-                    for pending in batch:
-                        pending.vectors = vectors[offset : offset + len(pending.texts)]
-                        offset += len(pending.texts)
-                except Exception as exc:
-                    for pending in batch:
-                        pending.error = exc
-                finally:
-                    # Also on cancellation: nobody may wait for a run that will not happen.
-                    for pending in batch:
-                        if not pending.vectors and pending.error is None:
-                            pending.error = Unavailable("embedding was interrupted; nothing was changed.")
-                        pending.done = True
-        if item.error is not None:
-            if isinstance(item.error, BulkheadError):
-                # A fresh exception for each waiter: one object raised in several tasks tangles tracebacks.
-                raise type(item.error)(item.error.message, detail=item.error.detail)
-            logger.error("local embedding failed", exc_info=item.error)
-            raise Unavailable("the local embedding model failed on this text; nothing was changed.")
-        return item.vectors
+        self._waiting += len(texts)
+        try:
+            await self._runs.acquire()
+        finally:
+            self._waiting -= len(texts)
+        try:
+            if self.on_batch is not None:
+                self.on_batch(len(texts))
+            return await anyio.to_thread.run_sync(self.encode_now, texts)
+        except BulkheadError:
+            raise
+        except Exception:
+            logger.error("local embedding failed", exc_info=True)
+            raise Unavailable("the local embedding model failed on this text; nothing was changed.") from None
+        finally:
+            self._runs.release()
 
     async def embed_query(self, text: str, *, namespace: str = "") -> Vector:
         async def compute(query: str) -> Vector:
