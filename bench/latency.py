@@ -268,7 +268,15 @@ async def in_process(schema: str, questions: list[str], fresh: list[str], calls:
         # What bounds recall and retain from below: the model alone, in this process's threads.
         out["embed query"] = [_timed_ms(runtime.embedder.encode_now, [questions[i]]) for i in range(calls)]
         batches = [fresh[i : i + IN_FLIGHT] for i in range(0, min(len(fresh), calls * 2), IN_FLIGHT)]
-        out["embed batch"] = [_timed_ms(runtime.embedder.encode_now, batch) for batch in batches]
+        # Eight calls at once, as eight retains in flight make them (one worker thread per core).
+        embedder = runtime.embedder
+        out["embed batch"] = []
+        for batch in batches:
+            started = time.perf_counter()
+            async with anyio.create_task_group() as group:
+                for text in batch:
+                    group.start_soon(embedder.embed_documents, [text])
+            out["embed batch"].append((time.perf_counter() - started) * 1000)
     return out
 
 
@@ -351,8 +359,8 @@ async def run(args: argparse.Namespace) -> None:
     print(line("embedding one query (the model alone)", local["embed query"], floor))
     batch_p50 = percentile(local["embed batch"], 50)
     print(
-        f"  embedding {IN_FLIGHT} memories at once: p50 {batch_p50:.2f} ms, so at most "
-        f"{IN_FLIGHT * 1000 / batch_p50:.0f} memories/s with both cores on the model alone"
+        f"  embedding {IN_FLIGHT} memories in {IN_FLIGHT} calls at once: p50 {batch_p50:.2f} ms, so at most "
+        f"{IN_FLIGHT * 1000 / batch_p50:.0f} memories/s with every core on the model alone"
     )
     medians = {name: percentile(values, 50) for name, values in local.items() if name != "ping"}
     print(
