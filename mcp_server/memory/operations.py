@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from mcp_server.embedding import Embedder
+from mcp_server.embedding import Embedder, Vector
 from mcp_server.errors import InvalidInput, NotFound
 from mcp_server.memory import validation as check
 from mcp_server.memory.budget import count_tokens, cut_to_budget
@@ -37,6 +37,10 @@ from mcp_server.store import NewDocument, SearchRequest, StoredMemory, TenantSto
 from mcp_server.tenancy import TenantLimits
 
 T = TypeVar("T")
+
+# Chunks whose embedding may overlap the retain's transaction: about as long as the transaction
+# takes to open and search (a short chunk embeds in 1-2 ms).
+OVERLAPPED_CHUNKS = 4
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -88,22 +92,22 @@ async def retain(
         occurred_at=check.timestamp(occurred_at, "occurred_at"),
     )
     bank = check.bank(bank)
-    # The chunks are embedded while the bank is searched for an identical document: a repeat
-    # (rare) wastes one embedding, a new document waits for the model once, not after the search.
-    embedding = (
-        _started(embedder.embed_documents(document.chunks)) if embedder is not None and store.has_vectors else None
+    # The chunks are embedded while the transaction opens and the bank is searched for an
+    # identical document: a repeat (rare) wastes one embedding, a new one waits for the model
+    # once, not after the search. A long document (many model runs) is embedded first instead,
+    # so that no transaction stays open, and no new bank's row locked, while the model works.
+    vectors: Awaitable[list[Vector]] | list[Vector] | None = None
+    if embedder is not None and store.has_vectors:
+        vectors = _started(embedder.embed_documents(document.chunks))
+        if len(document.chunks) > OVERLAPPED_CHUNKS:
+            vectors = await vectors
+    stored = await store.retain_once(bank, document, vectors, same_id=given_id is not None, limits=limits)
+    return RetainResult(
+        bank=bank,
+        document_id=stored.document_id,
+        memory_ids=[str(i) for i in stored.memory_ids],
+        already_stored=stored.already_stored,
     )
-    existing = await store.find_identical(bank, document, same_id=given_id is not None)
-    if existing is not None:
-        return RetainResult(
-            bank=bank,
-            document_id=existing.document_id,
-            memory_ids=[str(i) for i in existing.memory_ids],
-            already_stored=True,
-        )
-    vectors = await embedding if embedding is not None else None
-    ids = await store.retain(bank, document, vectors, limits=limits)
-    return RetainResult(bank=bank, document_id=document.document_id, memory_ids=[str(i) for i in ids])
 
 
 def bank_not_found(bank: str) -> NotFound:

@@ -59,10 +59,12 @@ class NewDocument:
 
 @dataclass(frozen=True, slots=True)
 class RetainedDocument:
-    """A document already in a bank: its id and its memories' ids, in order."""
+    """A document in a bank: its id and its memories' ids, in order; `already_stored` when a
+    retain found it there and wrote nothing."""
 
     document_id: str
     memory_ids: list[uuid.UUID]
+    already_stored: bool = False
 
 
 async def _roll_back(conn: Connection) -> None:
@@ -225,43 +227,85 @@ class TenantStore:
         `Limited`, inside the same transaction, so it changes nothing.
         """
         ids = [uuid.uuid4() for _ in document.chunks]
-        sql = self.memory_sql
-        quota = limits if limits is not None and (limits.max_memories or limits.max_bytes) else None
 
         async def work(conn: Connection) -> list[uuid.UUID]:
-            bank_id = await conn.fetchval(sql.ensure_bank, bank)
-            if bank_id is None:
-                # A concurrent retain created the bank: our insert waited for it to commit and did
-                # nothing, and this statement's snapshot predates that commit. A new one sees it.
-                bank_id = await self.bank_id(conn, bank)
-            # The upsert locks the document row, so concurrent re-retains of one id serialise.
-            # A new document has no memories to replace: skipping the delete also spares a bank
-            # the planner has no statistics for yet a scan of all its memories (1 ms per 3,500).
-            if not await conn.fetchval(sql.upsert_document, bank_id, document.document_id):
-                await conn.execute(sql.delete_document_memories, bank_id, document.document_id)
-            shared = (
-                bank_id,
-                document.document_id,
-                ids,
-                list(document.chunks),
-                document.context,
-                list(document.tags),
-                document.metadata,
-                document.occurred_at,
-            )
-            if vectors is not None and self.has_vectors:
-                await conn.execute(sql.insert_memories_embedded, *shared, as_vectors(vectors))
-            else:
-                await conn.execute(sql.insert_memories, *shared)
-            if quota is not None:
-                # Checked after the writes, so the tenant's retains queue on its quota lock only
-                # for the check and the commit, not for their inserts: the lock is held until
-                # commit, and each check sees every earlier retain committed plus its own rows.
-                await conn.execute(sql.quota_lock, f"bulkhead:quota:{self.schema}")
-                await self._check_room(conn, quota, document)
+            bank_id = await self._ensure_bank(conn, bank)
+            await self._write_document(conn, bank_id, document, ids, vectors, limits)
             return ids
 
         return await self._write(work)
+
+    async def retain_once(
+        self,
+        bank: str,
+        document: NewDocument,
+        vectors: Awaitable[Sequence[Any]] | Sequence[Any] | None = None,
+        *,
+        same_id: bool,
+        limits: TenantLimits | None = None,
+    ) -> RetainedDocument:
+        """`retain`, unless the bank holds exactly this document already (see `find_identical`):
+        then nothing is written and that one is returned, `already_stored`. One transaction.
+
+        `vectors` may still be being computed: they are awaited once the bank is known to lack
+        the document, so the model's run overlaps opening the transaction and the search.
+        """
+        ids = [uuid.uuid4() for _ in document.chunks]
+
+        async def work(conn: Connection) -> RetainedDocument:
+            bank_id = await self._ensure_bank(conn, bank)
+            existing = await self._identical(conn, bank_id, document, same_id=same_id)
+            if existing is not None:
+                return existing
+            ready = await vectors if isinstance(vectors, Awaitable) else vectors
+            await self._write_document(conn, bank_id, document, ids, ready, limits)
+            return RetainedDocument(document.document_id, ids)
+
+        return await self._write(work)
+
+    async def _ensure_bank(self, conn: Connection, bank: str) -> int:
+        bank_id = await conn.fetchval(self.memory_sql.ensure_bank, bank)
+        if bank_id is None:
+            # A concurrent retain created the bank: our insert waited for it to commit and did
+            # nothing, and this statement's snapshot predates that commit. A new one sees it.
+            return await self.bank_id(conn, bank)
+        return int(bank_id)
+
+    async def _write_document(
+        self,
+        conn: Connection,
+        bank_id: int,
+        document: NewDocument,
+        ids: list[uuid.UUID],
+        vectors: Sequence[Any] | None,
+        limits: TenantLimits | None,
+    ) -> None:
+        sql = self.memory_sql
+        # The upsert locks the document row, so concurrent re-retains of one id serialise.
+        # A new document has no memories to replace: skipping the delete also spares a bank
+        # the planner has no statistics for yet a scan of all its memories (1 ms per 3,500).
+        if not await conn.fetchval(sql.upsert_document, bank_id, document.document_id):
+            await conn.execute(sql.delete_document_memories, bank_id, document.document_id)
+        shared = (
+            bank_id,
+            document.document_id,
+            ids,
+            list(document.chunks),
+            document.context,
+            list(document.tags),
+            document.metadata,
+            document.occurred_at,
+        )
+        if vectors is not None and self.has_vectors:
+            await conn.execute(sql.insert_memories_embedded, *shared, as_vectors(vectors))
+        else:
+            await conn.execute(sql.insert_memories, *shared)
+        if limits is not None and (limits.max_memories or limits.max_bytes):
+            # Checked after the writes, so the tenant's retains queue on its quota lock only
+            # for the check and the commit, not for their inserts: the lock is held until
+            # commit, and each check sees every earlier retain committed plus its own rows.
+            await conn.execute(sql.quota_lock, f"bulkhead:quota:{self.schema}")
+            await self._check_room(conn, limits, document)
 
     async def _check_room(self, conn: Connection, limits: TenantLimits, document: NewDocument) -> None:
         """Refuse a document that does not fit beside what the schema holds without it.
@@ -342,19 +386,26 @@ class TenantStore:
         """
         async with self.transaction() as conn:
             bank_id = await conn.fetchval(self.memory_sql.bank_id, bank)
-            if bank_id is None or not document.chunks:
+            if bank_id is None:
                 return None
-            row = await conn.fetchrow(
-                self.memory_sql.identical_document,
-                bank_id,
-                document.document_id if same_id else None,
-                list(document.chunks),
-                document.context,
-                list(document.tags),
-                document.metadata,
-                document.occurred_at,
-            )
-        return None if row is None else RetainedDocument(row["document_id"], list(row["ids"]))
+            return await self._identical(conn, bank_id, document, same_id=same_id)
+
+    async def _identical(
+        self, conn: Connection, bank_id: int, document: NewDocument, *, same_id: bool
+    ) -> RetainedDocument | None:
+        if not document.chunks:
+            return None
+        row = await conn.fetchrow(
+            self.memory_sql.identical_document,
+            bank_id,
+            document.document_id if same_id else None,
+            list(document.chunks),
+            document.context,
+            list(document.tags),
+            document.metadata,
+            document.occurred_at,
+        )
+        return None if row is None else RetainedDocument(row["document_id"], list(row["ids"]), already_stored=True)
 
     async def forget_bank(self, bank: str) -> int:
         """Delete the bank with every document and memory in it; returns how many memories went."""
