@@ -8,12 +8,13 @@ the float32 ones (see the README's latency section).
 
 The build takes about 2 s and gives the same bytes every time for one onnxruntime version, so its
 result is kept in the user cache under a name made of the source file's SHA-256 and that
-version; a new onnxruntime builds its own. It is written to a temporary file and renamed into
+version; a new onnxruntime builds its own and removes the old one. It is written to a temporary file and renamed into
 place, so a crash or two processes building at once never leave a partial file behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -54,7 +55,17 @@ def quantized_model(source: Path, source_sha256: str, *, cache_dir: Path = CACHE
         built = Path(work) / name
         _build(source, Path(work) / "folded.onnx", built)
         os.replace(built, cached)
+    _prune(folder, source.stem, keep=cached)
     return cached
+
+
+def _prune(folder: Path, stem: str, keep: Path) -> None:
+    """Remove the builds of other model files or onnxruntime versions, so upgrades do not pile
+    them up (a process that loaded one already holds what it read)."""
+    for old in folder.glob(f"{stem}-*-matmul-int8-ort*.onnx"):
+        if old != keep:
+            with contextlib.suppress(OSError):
+                old.unlink()
 
 
 def _build(source: Path, folded: Path, target: Path) -> None:

@@ -67,6 +67,13 @@ def test_the_int8_model_is_built_once_and_cached(tmp_path: Path) -> None:
     assert quantized_model(source, MODEL_SHA256, cache_dir=tmp_path / "models") == built
     assert built.stat().st_mtime_ns == made
     assert [p.name for p in (tmp_path / "models").iterdir()] == [built.name]  # no build folder left behind
+    # The build of an older onnxruntime goes when a new one is made; other files stay.
+    older = tmp_path / "models" / built.name.replace("-ort", "-ort0.")
+    older.write_bytes(b"old")
+    (tmp_path / "models" / "notes.txt").write_text("kept")
+    built.unlink()
+    assert quantized_model(source, MODEL_SHA256, cache_dir=tmp_path / "models") == built
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == sorted([built.name, "notes.txt"])
     # A cache that cannot be written (here a file stands where its folder would be): built elsewhere.
     (tmp_path / "blocked").write_text("")
     elsewhere = quantized_model(source, MODEL_SHA256, cache_dir=tmp_path / "blocked" / "models")
