@@ -36,6 +36,8 @@ MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 TOKENIZER_PATH = Path(__file__).resolve().parent / "assets" / "tokenizer.json"
 # The model was trained on sequences of up to 256 word pieces; longer text is cut there.
 MAX_TOKENS = 256
+# A call of at least this many texts is spread over every model run slot (one per core).
+SPREAD_TEXTS = 16
 
 
 def model_path() -> Path:
@@ -150,6 +152,27 @@ class LocalEmbedder:
         return self._loaded().encode(texts) if texts else []
 
     async def embed_documents(self, texts: Sequence[str]) -> list[Vector]:
+        if len(texts) < SPREAD_TEXTS or self._runs.total_tokens < 2:
+            return await self._embed_in_one_run(texts)
+        # Many texts (a long document, a reembed or import batch) are spread over every run
+        # slot, in order: the slices each wait for a slot like any other call.
+        slots = int(self._runs.total_tokens)
+        size = -(-len(texts) // slots)
+        parts: list[list[Vector]] = [[] for _ in range(0, len(texts), size)]
+
+        async def embed(index: int) -> None:
+            parts[index] = await self._embed_in_one_run(texts[index * size : (index + 1) * size])
+
+        try:
+            async with anyio.create_task_group() as group:
+                for index in range(len(parts)):
+                    group.start_soon(embed, index)
+        except ExceptionGroup as failed:
+            # Each slice fails as `_embed_in_one_run` says; the caller hears one of them.
+            raise failed.exceptions[0] from None
+        return [vector for part in parts for vector in part]
+
+    async def _embed_in_one_run(self, texts: Sequence[str]) -> list[Vector]:
         if not texts:
             return []
         self._waiting += len(texts)

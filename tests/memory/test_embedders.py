@@ -152,3 +152,32 @@ def test_endpoint_and_settings() -> None:
         load_settings(embedder="local", embedding_dimensions=512)
     with pytest.raises(Misconfigured, match="BULKHEAD_EMBEDDER"):
         load_settings(embedder="word2vec")
+
+
+async def test_local_many_texts_are_spread_over_the_run_slots_in_order(local: LocalEmbedder) -> None:
+    texts = [f"line {i} of a long document about tides" for i in range(40)]
+    sizes: list[int] = []
+    local.on_batch = sizes.append
+    try:
+        spread = await local.embed_documents(texts)
+    finally:
+        local.on_batch = None
+    one_by_one = [(await local.embed_documents([text]))[0] for text in texts[:3]]
+    assert len(spread) == 40 and all(np.array_equal(a, b) for a, b in zip(spread, one_by_one, strict=False))
+    assert sum(sizes) == 40 and (len(sizes) > 1 or local._runs.total_tokens == 1)
+
+
+async def test_a_failing_slice_of_many_texts_fails_the_call_with_one_clear_error(
+    local: LocalEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = local.encode_now
+
+    def failing(texts: list[str]) -> list[np.ndarray]:
+        if "boom" in texts:
+            raise RuntimeError("the model broke")
+        return real(texts)
+
+    monkeypatch.setattr(local, "encode_now", failing)
+    with pytest.raises(BulkheadError) as raised:
+        await local.embed_documents([f"text {i}" for i in range(39)] + ["boom"])
+    assert raised.value.message == "the local embedding model failed on this text; nothing was changed."
