@@ -109,10 +109,9 @@ class _Model:
 class LocalEmbedder:
     """all-MiniLM-L6-v2 in-process, in worker threads: several calls embed at once.
 
-    Each call runs in a thread of its own, up to one per core (`threads` cores each), so that
-    the model embeds one retain's text while the event loop writes another's: when calls were
-    merged into one run at a time, the two took turns and a 2-core server kept one core busy.
-    Texts run alone anyway (see `_Model.encode`), so merging them bought nothing more.
+    Each call runs in a worker thread of its own, up to one per core (`threads` cores each), so
+    a recall's query never waits behind another call's long document, and every core can embed.
+    Texts run alone anyway (see `_Model.encode`), so merging calls into one run would buy nothing.
     """
 
     def __init__(self, *, threads: int = 1) -> None:

@@ -125,10 +125,9 @@ class RankedRecall:
 
 
 def _started(work: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
-    """`work` running on its own, its failure kept for whoever awaits it.
-
-    Never cancelled: the local embedder batches concurrent calls into one run, and cancelling
-    this one would fail the others.
+    """`work` running on its own task, so it overlaps what the caller does next; its failure is
+    kept for whoever awaits it (and not reported when nobody does: a retain that found its
+    document already stored, or whose transaction failed first, never looks at its vectors).
     """
     future = asyncio.ensure_future(work)
     future.add_done_callback(lambda done: done.cancelled() or done.exception())
