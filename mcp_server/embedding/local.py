@@ -78,8 +78,8 @@ class _Model:
         # spinning threads starve it (under load, one query's embedding took 2-4x longer).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
-        built = quantized_model(path, MODEL_SHA256)
-        self.session = onnxruntime.InferenceSession(str(built), options, providers=["CPUExecutionProvider"])
+        with quantized_model(path, MODEL_SHA256) as built:
+            self.session = onnxruntime.InferenceSession(str(built), options, providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
         self.tokenizer.enable_truncation(MAX_TOKENS)

@@ -60,24 +60,36 @@ async def test_local_concurrent_calls_each_get_their_own_vectors(local: LocalEmb
 
 
 def test_the_int8_model_is_built_once_and_cached(tmp_path: Path) -> None:
-    source = model_path()
-    built = quantized_model(source, MODEL_SHA256, cache_dir=tmp_path / "models")
-    assert built.parent == tmp_path / "models" and MODEL_SHA256[:16] in built.name
+    source, cache = model_path(), tmp_path / "models"
+
+    def build(folder: Path = cache) -> tuple[Path, bytes]:
+        with quantized_model(source, MODEL_SHA256, cache_dir=folder) as built:
+            return built, built.read_bytes()
+
+    built, content = build()
+    assert built.parent == cache and MODEL_SHA256[:16] in built.name
     made = built.stat().st_mtime_ns
-    assert quantized_model(source, MODEL_SHA256, cache_dir=tmp_path / "models") == built
-    assert built.stat().st_mtime_ns == made
-    assert [p.name for p in (tmp_path / "models").iterdir()] == [built.name]  # no build folder left behind
+    assert build() == (built, content) and built.stat().st_mtime_ns == made
+    assert [p.name for p in cache.iterdir()] == [built.name]  # no build folder left behind
     # The build of an older onnxruntime goes when a new one is made; other files stay.
-    older = tmp_path / "models" / built.name.replace("-ort", "-ort0.")
+    older = cache / built.name.replace("-ort", "-ort0.")
     older.write_bytes(b"old")
-    (tmp_path / "models" / "notes.txt").write_text("kept")
+    (cache / "notes.txt").write_text("kept")
     built.unlink()
-    assert quantized_model(source, MODEL_SHA256, cache_dir=tmp_path / "models") == built
-    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == sorted([built.name, "notes.txt"])
-    # A cache that cannot be written (here a file stands where its folder would be): built elsewhere.
+    assert build() == (built, content)
+    assert sorted(p.name for p in cache.iterdir()) == sorted([built.name, "notes.txt"])
+    # A cached build other users could have replaced is not loaded but built afresh in its place.
+    built.chmod(0o666)
+    assert build() == (built, content) and not built.stat().st_mode & 0o022
+    # A cache folder other users may write to is not used at all, nor one that cannot be made
+    # (a file stands where it would be): the build is made elsewhere and removed after loading.
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared").chmod(0o777)
     (tmp_path / "blocked").write_text("")
-    elsewhere = quantized_model(source, MODEL_SHA256, cache_dir=tmp_path / "blocked" / "models")
-    assert elsewhere.is_file() and elsewhere.read_bytes() == built.read_bytes()
+    for unusable in (tmp_path / "shared", tmp_path / "blocked" / "models"):
+        elsewhere, same = build(unusable)
+        assert same == content and elsewhere.parent != unusable and not elsewhere.exists()
+    assert not list((tmp_path / "shared").iterdir())
 
 
 async def test_local_query_cache_is_per_namespace_and_read_only(local: LocalEmbedder) -> None:
