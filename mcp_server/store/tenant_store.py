@@ -97,9 +97,10 @@ CHANGED_ELSEWHERE = (
     "recomputed); nothing was changed by this call, so retry it."
 )
 
+# `embedder_checked_at` of a store whose vectors must be checked before its next use.
+NEVER = float("-inf")
 # What a statement raises when the schema, its tables or its role went away after this process
 # provisioned it (`bulkhead tenants drop`, perhaps run while other replicas serve it).
-NEVER = float("-inf")
 MISSING_SCHEMA = (asyncpg.InvalidSchemaNameError, asyncpg.UndefinedTableError)
 
 
