@@ -190,7 +190,8 @@ def report(
     print(f"LoCoMo recall_any@k, {len(conversations)} conversations, {turns} turns, {questions} questions (cat 1-4)")
     print(
         f"embedder: {args.embedder or os.environ.get('BULKHEAD_EMBEDDER', 'local')}; "
-        f"{time.strftime('%Y-%m-%d')}; {os.cpu_count()} cores"
+        f"{time.strftime('%Y-%m-%d %H:%M')}; {os.cpu_count()} cores; "
+        f"load average {args.load_before:.1f} before, {os.getloadavg()[0]:.1f} now"
     )
     print(f"{'':14}{'n':>5}" + "".join(f"{'@' + str(k):>8}" for k in KS))
     overall = {k: [h for cat in hits.values() for h in cat[k]] for k in KS}
@@ -242,6 +243,7 @@ def main() -> None:
         "--folds", action="store_true", help="leave-one-conversation-out figures for the ranking constants"
     )
     args = parser.parse_args()
+    args.load_before = os.getloadavg()[0]
     conversations = load(args.data)[: args.limit]
     if not conversations:
         parser.error(f"no conversation files in {args.data}")
