@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
@@ -59,9 +60,9 @@ class ToolSpec:
     def name(self) -> str:
         return self.handler.__name__
 
-    @property
+    @cached_property
     def default_bank(self) -> str | None:
-        """The bank a call without `bank` uses, if the tool has a default one."""
+        """The bank a call without `bank` uses, if the tool has a default one (read once: every call asks)."""
         parameter = inspect.signature(self.handler).parameters.get("bank")
         default = parameter.default if parameter is not None else None
         return default if isinstance(default, str) else None
