@@ -2,11 +2,10 @@
 
 The SDK's own stdio transport reads stdin in a worker thread that a cancellation must wait
 for, so a signal could not stop the server until another line (or the end of input) arrived.
-Here stdin is read by a daemon thread with plain `os.read` on a private copy of fd 0, which
-nothing has to wait for: SIGINT, SIGTERM and SIGHUP stop the server at once, a tool call in
-flight is abandoned (its transaction rolls back, so nothing half-written remains), the pool
-closes and the hold on the embedded PostgreSQL is released. While serving, fd 0 reads the null
-device and fd 1 writes to stderr, so stray output from a library never reaches the protocol.
+Here `stdio_wire` carries the messages, and nothing waits for a read in progress: SIGINT,
+SIGTERM and SIGHUP stop the server at once, a tool call in flight is abandoned (its transaction
+rolls back, so nothing half-written remains), the pool closes and the hold on the embedded
+PostgreSQL is released.
 
 A failure before the session starts (a wrong key, a database that cannot be reached) is
 answered to the client's first request as a JSON-RPC error carrying the same one line that
@@ -18,21 +17,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import signal
 import sys
-import threading
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TypeAlias
+from contextlib import AsyncExitStack
 
 import anyio
 import anyio.abc
-import anyio.from_thread
-import anyio.lowlevel
 import mcp_types as types
-from anyio.lowlevel import EventLoopToken
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.shared.message import SessionMessage
 
 from mcp_server.config import Settings
@@ -40,16 +31,13 @@ from mcp_server.errors import BulkheadError, Misconfigured
 from mcp_server.runtime import ForeignVectors, Runtime, open_runtime
 from mcp_server.server.app import build_server
 from mcp_server.server.binding import FixedTenant
+from mcp_server.server.stdio_wire import stdio_streams
 from mcp_server.tenancy import Tenant, TenantDirectory
 
 logger = logging.getLogger(__name__)
 
-Incoming: TypeAlias = MemoryObjectReceiveStream[SessionMessage | Exception]
-Outgoing: TypeAlias = MemoryObjectSendStream[SessionMessage]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-FLUSH_TIMEOUT = 1.0
-"""How long the last replies get to reach the client once the session has ended."""
 STARTUP_FAILED = -32603
 """The JSON-RPC error code of the reply to a client whose server could not start (internal error)."""
 MAX_REFUSALS = 4
@@ -150,93 +138,3 @@ async def refuse_session(error: BulkheadError) -> None:
                     if item.message.method == "initialize" or answered >= MAX_REFUSALS:
                         break
             tasks.cancel_scope.cancel()
-
-
-@asynccontextmanager
-async def stdio_streams() -> AsyncIterator[tuple[Incoming, Outgoing]]:
-    """The protocol's streams over this process's stdin and stdout, claimed while the block runs."""
-    wire_in, wire_out = _claim_std_fds()
-    incoming_writer, incoming = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-    outgoing, outgoing_reader = anyio.create_memory_object_stream[SessionMessage](0)
-    lines: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-    token = anyio.lowlevel.current_token()
-    reader = threading.Thread(
-        target=_read_messages, args=(wire_in, incoming_writer, token), name="bulkhead-stdin", daemon=True
-    )
-    writer = threading.Thread(target=_write_lines, args=(wire_out, lines), name="bulkhead-stdout", daemon=True)
-    reader.start()
-    writer.start()
-
-    async def forward() -> None:
-        async with outgoing_reader:
-            async for message in outgoing_reader:
-                line = message.message.model_dump_json(by_alias=True, exclude_unset=True)
-                lines.put(line.encode("utf-8") + b"\n")
-
-    try:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(forward)
-            async with incoming, outgoing:
-                yield incoming, outgoing
-    finally:
-        lines.put(None)
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(writer.join, FLUSH_TIMEOUT)
-        _restore_std_fds(wire_in, wire_out)
-
-
-def _claim_std_fds() -> tuple[int, int]:
-    """Private copies of fd 0 and fd 1 for the protocol; fd 0 then reads nothing, fd 1 goes to stderr."""
-    sys.stdout.flush()
-    wire_in, wire_out = os.dup(0), os.dup(1)
-    null = os.open(os.devnull, os.O_RDONLY)
-    try:
-        os.dup2(null, 0)
-    finally:
-        os.close(null)
-    os.dup2(2, 1)
-    return wire_in, wire_out
-
-
-def _restore_std_fds(wire_in: int, wire_out: int) -> None:
-    # wire_in stays open: the reader thread may still be blocked on it, and a closed number
-    # could be reused under it.
-    os.dup2(wire_in, 0)
-    os.dup2(wire_out, 1)
-    os.close(wire_out)
-
-
-def _read_messages(fd: int, sink: MemoryObjectSendStream[SessionMessage | Exception], token: EventLoopToken) -> None:
-    """Read newline-delimited JSON-RPC from `fd` and hand each message to the event loop."""
-
-    def deliver(line: bytes) -> None:
-        item: SessionMessage | Exception
-        try:
-            item = SessionMessage(types.jsonrpc_message_adapter.validate_json(line, by_name=False))
-        except Exception as exc:  # the session answers a malformed message itself
-            item = exc
-        anyio.from_thread.run(sink.send, item, token=token)
-
-    pending = b""
-    try:
-        while chunk := os.read(fd, 65536):
-            *complete, pending = (pending + chunk).split(b"\n")
-            for line in complete:
-                if line.strip():
-                    deliver(line)
-        if pending.strip():
-            deliver(pending)
-        anyio.from_thread.run_sync(sink.close, token=token)
-    except Exception:
-        # The session is over (the loop or the stream closed) or stdin failed: either way, stop.
-        return
-
-
-def _write_lines(fd: int, lines: queue.SimpleQueue[bytes | None]) -> None:
-    """Write each queued line to `fd` in full, until told to stop (None) or the client is gone."""
-    while (line := lines.get()) is not None:
-        try:
-            while line:
-                line = line[os.write(fd, line) :]
-        except OSError:
-            return

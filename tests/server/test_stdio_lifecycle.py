@@ -195,3 +195,71 @@ def test_on_a_pipe_serve_prints_no_hint(pg_url: str) -> None:
     _, stderr = process.communicate(b"", timeout=HANG)
     assert process.returncode == 0
     assert HINT not in stderr.decode()
+
+
+def exchange(pg_url: str, tmp_path: Path, *, stdin_from_file: bool, stderr_on_stdout: bool) -> list[dict[str, Any]]:
+    """Serve `initialize` and a ping from stdin, with stdin a pipe or a file and stderr apart or merged."""
+    lines = [
+        INITIALIZE,
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "ping"},
+    ]
+    requests = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+    env = server_env(pg_url, default_schema=unique("wire"), embedder="none", log_level="INFO")
+    feed = tmp_path / "requests.jsonl"
+    feed.write_bytes(requests)
+    with feed.open("rb") as from_file:
+        process = subprocess.run(
+            [sys.executable, "-m", "mcp_server", "serve"],
+            cwd=REPO,
+            env=env,
+            stdin=from_file if stdin_from_file else None,
+            input=None if stdin_from_file else requests,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if stderr_on_stdout else subprocess.PIPE,
+            timeout=HANG,
+            check=False,
+        )
+    assert process.returncode == 0, process.stderr
+    # With stderr merged, its log lines sit between the replies: keep the JSON-RPC ones.
+    return [json.loads(line) for line in process.stdout.splitlines() if line.startswith(b'{"jsonrpc"')]
+
+
+@pytest.mark.parametrize(
+    ("stdin_from_file", "stderr_on_stdout"), [(False, False), (True, False), (False, True), (True, True)]
+)
+def test_requests_from_a_pipe_or_a_file_are_answered_with_stderr_apart_or_merged(
+    pg_url: str, tmp_path: Path, stdin_from_file: bool, stderr_on_stdout: bool
+) -> None:
+    """A pipe is served by the event loop; a file, or a stdout that is stderr's pipe too, by threads."""
+    replies = exchange(pg_url, tmp_path, stdin_from_file=stdin_from_file, stderr_on_stdout=stderr_on_stdout)
+    assert [reply["id"] for reply in replies] == [1, 2]
+    assert "result" in replies[0] and replies[1]["result"] == {}
+
+
+def test_the_pipes_are_left_blocking_for_whoever_shares_them(pg_url: str) -> None:
+    """The event loop makes the pipes non-blocking while it serves them; they are given back blocking."""
+    read_in, write_in = os.pipe()
+    read_out, write_out = os.pipe()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mcp_server", "serve"],
+            cwd=REPO,
+            env=server_env(pg_url, default_schema=unique("blocking"), embedder="none"),
+            stdin=read_in,
+            stdout=write_out,
+            stderr=subprocess.DEVNULL,
+        )
+        SPAWNED.append(process)
+        os.write(write_in, json.dumps(INITIALIZE).encode() + b"\n")
+        with os.fdopen(os.dup(read_out), "rb") as replies:
+            assert json.loads(read_line(replies))["id"] == 1
+        os.close(write_in)
+        write_in = -1
+        assert process.wait(HANG) == 0
+        # The server's ends are descriptions shared with this process: their flags are ours too.
+        assert os.get_blocking(read_in) and os.get_blocking(write_out)
+    finally:
+        for fd in (read_in, write_in, read_out, write_out):
+            if fd >= 0:
+                os.close(fd)
