@@ -1,8 +1,8 @@
 """The protocol's bytes on stdin and stdout: newline-delimited JSON-RPC messages, whole.
 
 A pipe or a socket, which is how an agent host launches a server, is read and written by the
-event loop itself: no thread hands each message over (a `ping` over stdio took 1.4-1.5 ms with
-a reader and a writer thread, 0.8 ms without). A terminal or a file is served by two daemon
+event loop itself: no thread hands each message over (a `ping` over stdio took 1.3-1.6 ms with
+a reader and a writer thread, 0.8-1.15 ms without). A terminal or a file is served by two daemon
 threads instead: a terminal's file description is shared with the shell and with stderr, and
 the event loop would make it non-blocking for them too; the same holds for a stdout that is
 the same pipe as stderr. Either way nothing has to wait for a read in progress, so a signal
