@@ -76,7 +76,8 @@ class Unanswered:
             self._answered(message.id)
 
     def _answered(self, request_id: object) -> None:
-        if request_id in self._ids:
+        # A cancellation's requestId is whatever the client wrote: only an id can name a request.
+        if isinstance(request_id, str | int) and request_id in self._ids:
             self._ids.discard(request_id)
             self._changed.set()
             self._changed = anyio.Event()

@@ -263,3 +263,16 @@ def test_the_pipes_are_left_blocking_for_whoever_shares_them(pg_url: str) -> Non
         for fd in (read_in, write_in, read_out, write_out):
             if fd >= 0:
                 os.close(fd)
+
+
+def test_a_cancellation_naming_no_request_leaves_the_session_serving(pg_url: str) -> None:
+    """A `notifications/cancelled` whose requestId is not an id (a list, an object) changes nothing."""
+    process = start_session(server_env(pg_url, default_schema=unique("cancel"), embedder="none"))
+    assert process.stdout is not None
+    for odd in ([1], {"id": 1}, None):
+        send(process, {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": odd}})
+    send(process, {"jsonrpc": "2.0", "id": 2, "method": "ping"})
+    assert json.loads(read_line(process.stdout)) == {"jsonrpc": "2.0", "id": 2, "result": {}}
+    assert process.stdin is not None
+    process.stdin.close()
+    assert process.wait(HANG) == 0
