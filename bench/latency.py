@@ -10,7 +10,8 @@ ones are. Then, one call at a time, the bench times:
 - over a spawned `bulkhead serve` driven by the MCP SDK's stdio client: `ping` (the protocol's
   floor), a tool call refused by argument checks, `recall` with questions that paraphrase
   stored memories, and `list_banks`, at every size; `retain` and retain throughput with 8 calls
-  in flight on the largest bank of at most 100,000;
+  in flight on the largest bank of at most 100,000, with the CPU time the server, PostgreSQL
+  and the client each spent per memory during it (bench/cpu_split.py);
 - in the bench's own process, on the same bank: `recall` through an in-process MCP client (the
   server and client exchange messages in memory: no pipe, no process) and `recall` called
   directly (no MCP at all), so the difference to stdio is what the protocol and its transport cost.
@@ -47,6 +48,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cpu_split
 from sentences import Memory, memories
 
 # `ping` is legacy-only from the 2026-07-28 revision, which is the mode both clients here use.
@@ -225,6 +227,8 @@ async def over_stdio(schema: str, questions: list[str], fresh: list[str], calls:
             calls, lambda i: checked(client, "retain", {"content": fresh[i], "bank": RETAIN_BANK})
         )
         batch = fresh[calls:]
+        server = cpu_split.server_process()
+        before = cpu_split.read(server)
         started = time.perf_counter()
         async with anyio.create_task_group() as group:
             for lane in range(IN_FLIGHT):
@@ -234,7 +238,9 @@ async def over_stdio(schema: str, questions: list[str], fresh: list[str], calls:
                         await checked(client, "retain", {"content": text, "bank": RETAIN_BANK})
 
                 group.start_soon(run)
-        out["throughput"] = len(batch) / (time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        out["throughput"] = len(batch) / seconds
+        out["cpu"] = cpu_split.between(before, cpu_split.read(server), seconds, len(batch))
         out["ping after"] = await timed(calls, lambda i: client.send_ping())
     return out
 
@@ -352,6 +358,7 @@ async def run(args: argparse.Namespace) -> None:
     print(line(f"retain @{label(main_size)}", at["retain"], floor))
     print(line("ping (after the writes)", at["ping after"], floor))
     print(f"  retain throughput, {IN_FLIGHT} in flight: {at['throughput']:.0f} memories/s")
+    print(at["cpu"].describe("memory", "memories", os.cpu_count() or 1))
     print(f"in this process, {label(main_size)} bank:")
     print(line("ping, in-memory MCP client", local["ping"], floor))
     print(line("recall, in-memory MCP client", local["recall"], floor))
