@@ -11,27 +11,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import psutil
 
 
-class _Times(Protocol):
-    user: float
-    system: float
-
-
-class _ThreadTimes(Protocol):
-    user_time: float
-    system_time: float
-
-
-def _seconds(times: _Times) -> float:
+def _seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
     return float(times.user + times.system)
-
-
-def _thread_seconds(thread: _ThreadTimes) -> float:
-    return float(thread.user_time + thread.system_time)
 
 
 def server_process() -> psutil.Process:
@@ -73,16 +59,16 @@ def read(server: psutil.Process) -> Reading:
     loop = other = 0.0
     for thread in server.threads():
         if thread.id == server.pid:
-            loop += _thread_seconds(thread)
+            loop += thread.user_time + thread.system_time
         else:
-            other += _thread_seconds(thread)
+            other += thread.user_time + thread.system_time
     postgres: dict[int, float] = {}
     for process in postgres_processes():
         try:
-            postgres[process.pid] = _seconds(process.cpu_times())
+            postgres[process.pid] = _seconds(process)
         except psutil.Error:
             continue
-    return Reading(loop, other, postgres, _seconds(psutil.Process().cpu_times()))
+    return Reading(loop, other, postgres, _seconds(psutil.Process()))
 
 
 @dataclass(frozen=True)
