@@ -118,10 +118,12 @@ async def fill(schema: str, items: list[Memory], real: np.ndarray) -> None:
     settings = settings_for(schema)
     async with open_runtime(settings, TenantDirectory.from_settings(settings)) as runtime:
         store = await runtime.stores.for_schema(schema)
-        have = next((b.memories for b in await store.list_banks() if b.name == BANK), 0)
+        banks = {b.name: b.memories for b in await store.list_banks()}
+        if RETAIN_BANK in banks:
+            await clear_retained(store)
+        have = banks.get(BANK, 0)
         if have == len(items):
             say(f"  {schema}: {have} memories already there")
-            await clear_retained(store)
             await prewarm(store)
             return
         if have > len(items):
@@ -148,8 +150,6 @@ async def clear_retained(store: Any) -> None:
     """Forget what earlier runs retained, and vacuum it away: the retain bank shares the schema's
     indexes with bank `bench`, so its memories, a couple of thousand per run, would otherwise
     make each run's recall search larger indexes than the last."""
-    if RETAIN_BANK not in {b.name for b in await store.list_banks()}:
-        return
     started = time.perf_counter()
     forgotten = await store.forget_bank(RETAIN_BANK)
     async with store.pool.acquire() as conn:
