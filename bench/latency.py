@@ -14,7 +14,9 @@ ones are. Then, one call at a time, the bench times:
   and the client each spent per memory during it (bench/cpu_split.py);
 - in the bench's own process, on the same bank: `recall` through an in-process MCP client (the
   server and client exchange messages in memory: no pipe, no process) and `recall` called
-  directly (no MCP at all), so the difference to stdio is what the protocol and its transport cost.
+  directly (no MCP at all), alternately, the direct calls on questions of their own (recall
+  keeps recent query vectors, and a repeated question would skip the model), so the difference
+  to stdio is what the protocol and its transport cost.
 
 It prints p50 and p95 of each (quote the medians: the machine may be shared), each p50's ratio
 to the ping p50 of the same run, and the load average before and after.
@@ -213,6 +215,12 @@ async def timed(calls: int, action: Callable[[int], Awaitable[Any]]) -> list[flo
     return times
 
 
+async def elapsed_ms(work: Awaitable[Any]) -> float:
+    started = time.perf_counter()
+    await work
+    return (time.perf_counter() - started) * 1000
+
+
 async def checked(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
     result = await client.call_tool(tool, arguments)
     if result.is_error:
@@ -276,17 +284,22 @@ async def in_process(schema: str, questions: list[str], fresh: list[str], calls:
     async with open_runtime(settings, directory) as runtime:
         store = await runtime.stores.for_schema(schema)
 
-        async def direct(i: int) -> Any:
-            return await operations.recall(store, embedder=runtime.embedder, **recall_args(questions[i]))
+        # Recall remembers the last few hundred query vectors, so the direct calls ask questions
+        # of their own (`questions[calls:]`): asking the MCP calls' again would skip the model.
+        async def direct(question: str) -> Any:
+            return await operations.recall(store, embedder=runtime.embedder, **recall_args(question))
 
         # The same protocol revision as the stdio client, over in-memory streams instead of a pipe.
         async with Client(build_server(runtime, FixedTenant(directory.default)), mode="legacy") as client:
             for i in range(20):
                 await checked(client, "recall", {"query": f"warm up {i}", "bank": BANK})
-                await direct(i)
+                await direct(f"warm up directly {i}")
             out["ping"] = await timed(calls, lambda i: client.send_ping())
-            out["recall"] = await timed(calls, lambda i: checked(client, "recall", recall_args(questions[i])))
-            out["direct"] = await timed(calls, direct)
+            # Alternately, so that a change in the machine's speed shows in both alike.
+            out["recall"], out["direct"] = [], []
+            for asked, asked_directly in zip(questions[:calls], questions[calls:], strict=True):
+                out["recall"].append(await elapsed_ms(checked(client, "recall", recall_args(asked))))
+                out["direct"].append(await elapsed_ms(direct(asked_directly)))
         # What bounds recall and retain from below: the model alone, in this process's threads.
         out["embed query"] = [_timed_ms(runtime.embedder.encode_now, [questions[i]]) for i in range(calls)]
         batches = [fresh[i : i + IN_FLIGHT] for i in range(0, min(len(fresh), calls * 2), IN_FLIGHT)]
@@ -346,7 +359,10 @@ async def run(args: argparse.Namespace) -> None:
     # Questions about memories every bank holds, so each size answers the same questions.
     pool = range(min(sizes[0], args.real_vectors))
     questions = list(dict.fromkeys(stored[i].question for i in rng.sample(pool, min(len(pool), 20 * args.calls))))
-    questions = questions[: args.calls]
+    if len(questions) < 2 * args.calls:
+        raise SystemExit(f"only {len(questions)} distinct questions for {args.calls} calls; pass fewer --calls")
+    # The first `calls` for every MCP client; the rest for recall called directly (see `in_process`).
+    questions = questions[: 2 * args.calls]
     # Retain and the in-process comparison run on the largest bank of at most 100k memories.
     main_size = max(s for s in sizes if s <= REAL_VECTORS) if sizes[0] <= REAL_VECTORS else sizes[0]
     load_before = os.getloadavg()
@@ -362,7 +378,7 @@ async def run(args: argparse.Namespace) -> None:
     floor = percentile(at["ping"], 50)
     print(
         f"Bulkhead latency, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average "
-        f"{load_before[0]:.1f} before / {load_after[0]:.1f} after; {len(questions)} calls each, one at a time"
+        f"{load_before[0]:.1f} before / {load_after[0]:.1f} after; {args.calls} calls each, one at a time"
     )
     print(f"over MCP stdio ({label(main_size)} bank unless named):")
     print(line("ping", at["ping"], floor))
