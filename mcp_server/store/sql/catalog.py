@@ -13,9 +13,11 @@ from mcp_server.store.sql import EXTENSION_SCHEMA, quote_identifier, render
 # lean on an unqualified name; JIT only slows short queries; pgvector's ef_search bounds how many
 # neighbours one HNSW scan returns, so it must exceed what recall asks for (100 candidates per
 # leg at most), and the iterative scan keeps going when bank and tag filters discard what the
-# index found first. A custom setting may be set before its extension is loaded.
+# index found first. No statement starts parallel workers: a tool call's statements are short,
+# starting workers cost one recall 5 ms, and one tenant's statement should not take more than
+# one core from the others. A custom setting may be set before its extension is loaded.
 TRANSACTION_SETTINGS = (
-    "SET LOCAL search_path = ''; SET LOCAL jit = off; "
+    "SET LOCAL search_path = ''; SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0; "
     "SET LOCAL hnsw.ef_search = 100; SET LOCAL hnsw.iterative_scan = relaxed_order"
 )
 

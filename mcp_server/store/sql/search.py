@@ -11,6 +11,7 @@ Parameters are bound by name (`store.search.SearchRequest` holds them):
     :tags          tags a memory must all carry, or NULL
     :since :until  the time window on occurred_at (else retained_at), or NULL
     :per_leg       candidates taken from each leg
+    :exact_max     a bank of at most this many memories is searched exactly, not by the vector index
 """
 
 from __future__ import annotations
@@ -65,17 +66,45 @@ LEXICAL_LEG = (
         ),"""
 )
 
+# The bank's memories, from its kept counts (schema/0006_bank_counts.sql): no memory is read.
+BANK_SIZE = "(SELECT coalesce(sum(c.memories), 0) FROM {schema}.bank_counts AS c WHERE c.bank_id = " + BANK_ID + ")"
+
+# The vector index holds every bank of the schema, and a search through it keeps the vectors of
+# the bank asked for: for a bank that is a small part of its schema, the index gives up (hnsw.
+# max_scan_tuples) before it has found enough of them, after visiting tens of thousands. So a
+# bank of at most :exact_max memories is searched exactly instead, every vector compared, and a
+# larger one through the index. The exact branch reads the bank's rows in order of `seq` by the
+# bank's own index (the planner, not knowing the bank when it plans, would scan the whole table
+# otherwise; the LIMIT never cuts, the bank being that small) and sorts them by distance (`+ 0`
+# keeps the planner off the vector index). Both branches are planned; only the one whose
+# one-time condition holds runs.
 SEMANTIC_LEG = (
     """
         semantic AS (
-            SELECT m.seq FROM {schema}.memories AS m
-            WHERE m.bank_id = """
+            (SELECT m.seq FROM {schema}.memories AS m
+             WHERE m.bank_id = """
     + BANK_ID
     + """ AND m.embedding IS NOT NULL AND """
     + FILTERS
-    + """
-            ORDER BY m.embedding OPERATOR({vector_schema}.<=>) :vector::{vector_schema}.vector
-            LIMIT :per_leg
+    + """ AND """
+    + BANK_SIZE
+    + """ > :exact_max
+             ORDER BY m.embedding OPERATOR({vector_schema}.<=>) :vector::{vector_schema}.vector
+             LIMIT :per_leg)
+            UNION ALL
+            (SELECT b.seq FROM (
+                SELECT m.seq, m.embedding FROM {schema}.memories AS m
+                WHERE m.bank_id = """
+    + BANK_ID
+    + """ AND m.embedding IS NOT NULL AND """
+    + FILTERS
+    + """ AND """
+    + BANK_SIZE
+    + """ <= :exact_max
+                ORDER BY m.seq LIMIT :exact_max
+             ) AS b
+             ORDER BY (b.embedding OPERATOR({vector_schema}.<=>) :vector::{vector_schema}.vector) + 0
+             LIMIT :per_leg)
         ),"""
 )
 
