@@ -52,11 +52,15 @@ async def test_settings_travel_with_each_transaction_not_the_connection(bouncer:
         store = TenantStore(pool, schema, vector_schema=provisioner.vector_schema)
         for _ in range(6):
             # Outside a transaction: the setting stays on whichever server connection ran it.
-            await careless.execute("SET search_path = pg_catalog, public; SET jit = on; SET hnsw.ef_search = 7")
+            await careless.execute(
+                "SET search_path = pg_catalog, public; SET jit = on; SET hnsw.ef_search = 7;"
+                " SET max_parallel_workers_per_gather = 2"
+            )
             async with store.transaction() as conn:
-                shown = [await conn.fetchval(f"SHOW {name}") for name in ("search_path", "jit", "hnsw.ef_search")]
+                names = ("search_path", "jit", "hnsw.ef_search", "max_parallel_workers_per_gather")
+                shown = [await conn.fetchval(f"SHOW {name}") for name in names]
                 role = await conn.fetchval("SELECT current_user")
-            assert shown == ['""', "off", "100"]
+            assert shown == ['""', "off", "100", "0"]
             assert role == f"bulkhead_t_{schema}"
     finally:
         await careless.close()

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.anyio
 # What a session carries between transactions: its role and every setting a transaction sets.
 SESSION_STATE = (
     "SELECT current_user, pg_catalog.current_setting('search_path') AS search_path,"
-    " pg_catalog.current_setting('jit') AS jit, pg_catalog.current_setting('hnsw.ef_search', true) AS ef_search"
+    " pg_catalog.current_setting('jit') AS jit, pg_catalog.current_setting('hnsw.ef_search', true) AS ef_search,"
+    " pg_catalog.current_setting('max_parallel_workers_per_gather') AS parallel_workers"
 )
 
 
