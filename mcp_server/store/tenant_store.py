@@ -20,7 +20,14 @@ from mcp_server.store import search as searching
 from mcp_server.store.search import Candidate, CommonWords, SearchRequest
 from mcp_server.store.sql import EXTENSION_SCHEMA, SchemaNames
 from mcp_server.store.sql.browse import BrowseSQL
-from mcp_server.store.sql.catalog import BEGIN, BEGIN_SNAPSHOT, COMMIT, ROLLBACK, TRANSACTION_SETTINGS
+from mcp_server.store.sql.catalog import (
+    BEGIN,
+    BEGIN_SNAPSHOT,
+    COMMIT,
+    CUSTOM_PLANS,
+    ROLLBACK,
+    TRANSACTION_SETTINGS,
+)
 from mcp_server.store.sql.memories import MemorySQL
 from mcp_server.store.sql.roles import RoleSQL
 from mcp_server.store.sql.search import SearchSQL
@@ -135,6 +142,7 @@ class TenantStore:
         # One simple-protocol string each: the transaction, its settings and the role in one round trip.
         self.begin = f"{BEGIN}; {TRANSACTION_SETTINGS}; {self.set_role}"
         self.begin_snapshot = f"{BEGIN_SNAPSHOT}; {TRANSACTION_SETTINGS}; {self.set_role}"
+        self.begin_search = f"{BEGIN}; {TRANSACTION_SETTINGS}; {CUSTOM_PLANS}; {self.set_role}"
         self.memory_sql = MemorySQL(names)
         self.search_sql = SearchSQL(names)
         self.browse_sql = BrowseSQL(names)
@@ -146,20 +154,23 @@ class TenantStore:
         return self.vector_schema is not None
 
     @asynccontextmanager
-    async def transaction(self, *, snapshot: bool = False) -> AsyncIterator[Connection]:
+    async def transaction(self, *, snapshot: bool = False, custom_plans: bool = False) -> AsyncIterator[Connection]:
         """The one place a tenant transaction begins: its settings, then the schema's tenant role.
 
         `SET LOCAL ROLE` lasts until the transaction ends, so PostgreSQL refuses any statement in
         it that names a table of another tenant, whatever the code above does. Every setting is
         `SET LOCAL` too, so a transaction pooler may hand the next transaction any connection.
         `snapshot` makes it read-only and repeatable-read: every statement sees one state (export).
+        `custom_plans` has every statement planned for its values (recall's search, see `CUSTOM_PLANS`).
         A lost or refused connection comes out as `Unavailable`, as does a schema changed elsewhere.
         """
         with connection_failures_as_unavailable(), self._changed_elsewhere():
             async with self.waiting.acquire(self.pool) as conn:
                 try:
                     try:
-                        await conn.execute(self.begin_snapshot if snapshot else self.begin)
+                        await conn.execute(
+                            self.begin_snapshot if snapshot else self.begin_search if custom_plans else self.begin
+                        )
                     except asyncpg.InvalidParameterValueError:
                         # `SET ROLE` to a role that no longer exists: the schema was dropped.
                         self._forget()
@@ -335,7 +346,7 @@ class TenantStore:
         `vector` is the query's embedding still being computed, when the caller started it
         alongside: it is awaited only once the transaction is open, so the two overlap.
         """
-        async with self.transaction() as conn:
+        async with self.transaction(custom_plans=True) as conn:
             if request.ranked_query is None and request.vector is None and vector is None:
                 await self.bank_id(conn, request.bank)
                 return []

@@ -8,6 +8,7 @@ a schema small enough to build here: which branch of the statement runs, and wha
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -130,3 +131,21 @@ async def test_the_exact_search_keeps_the_filters(vector_pool: asyncpg.Pool) -> 
     found, plan = await seeds_and_plan(store, request("few", tags=["red"]), query)
     assert found == nearest(few, query, 10, keep=list(range(0, 40, 2)))
     assert vector_index_loops(plan) == 0
+
+
+async def test_every_search_is_planned_for_its_values(pool: asyncpg.Pool, pg_url: str) -> None:
+    await Provisioner(pool).bootstrap()
+    settings = load_settings(_env_file=None, database_url=pg_url, pool_min_size=1, pool_max_size=1)
+    one_connection = await create_pool(settings, on_connect=register_vector_codec)
+    try:
+        store, query, _ = await filled_store(one_connection)
+        for _ in range(8):
+            await store.search(dataclasses.replace(request("few"), vector=query))
+        async with one_connection.acquire() as conn:
+            plans = await conn.fetchrow(
+                "SELECT generic_plans, custom_plans FROM pg_catalog.pg_prepared_statements"
+                " WHERE pg_catalog.starts_with(statement, 'WITH') AND pg_catalog.strpos(statement, 'semantic AS') > 0"
+            )
+        assert (plans["generic_plans"], plans["custom_plans"]) == (0, 8)
+    finally:
+        await one_connection.close()
