@@ -73,7 +73,8 @@ BANK_SIZE = "(SELECT coalesce(sum(c.memories), 0) FROM {schema}.bank_counts AS c
 # the bank asked for: for a bank that is a small part of its schema, the index gives up (hnsw.
 # max_scan_tuples) before it has found enough of them, after visiting tens of thousands. So a
 # bank of at most :exact_max memories is searched exactly instead, every vector compared, and a
-# larger one through the index. The exact branch reads the bank's rows in order of `seq` by the
+# larger one through the index (its condition outside the index scan's subquery, so that the scan
+# passes on `seq` alone, not whole rows). The exact branch reads the bank's rows in order of `seq` by the
 # bank's own index (the planner, not knowing the bank when it plans, would scan the whole table
 # otherwise; the LIMIT never cuts, the bank being that small) and sorts them by distance (`+ 0`
 # keeps the planner off the vector index). Both branches are planned; only the one whose
@@ -81,16 +82,19 @@ BANK_SIZE = "(SELECT coalesce(sum(c.memories), 0) FROM {schema}.bank_counts AS c
 SEMANTIC_LEG = (
     """
         semantic AS (
-            (SELECT m.seq FROM {schema}.memories AS m
-             WHERE m.bank_id = """
+            (SELECT i.seq FROM (
+                SELECT m.seq FROM {schema}.memories AS m
+                WHERE m.bank_id = """
     + BANK_ID
     + """ AND m.embedding IS NOT NULL AND """
     + FILTERS
-    + """ AND """
+    + """
+                ORDER BY m.embedding OPERATOR({vector_schema}.<=>) :vector::{vector_schema}.vector
+                LIMIT :per_leg
+             ) AS i
+             WHERE """
     + BANK_SIZE
-    + """ > :exact_max
-             ORDER BY m.embedding OPERATOR({vector_schema}.<=>) :vector::{vector_schema}.vector
-             LIMIT :per_leg)
+    + """ > :exact_max)
             UNION ALL
             (SELECT b.seq FROM (
                 SELECT m.seq, m.embedding FROM {schema}.memories AS m
