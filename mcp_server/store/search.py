@@ -43,8 +43,8 @@ class StoredMemory(NamedTuple):
 MEMORY_FIELDS = StoredMemory._fields
 
 # A bank of at most this many memories is searched exactly, every vector compared, instead of
-# through the schema's vector index (see `store.sql.search.SEMANTIC_LEG`). Comparing 5,000 took
-# 2.6 ms, what the index takes at 100,000 (`bench/small_banks.py`).
+# through the schema's vector index (see `store.sql.search.SEMANTIC_LEG`). Comparing 5,000 takes
+# about what the index takes at 100,000 (2.6-3.4 ms), 10,000 four times that (`bench/small_banks.py`).
 EXACT_SEARCH_MAX = 5000
 assert ", ".join(f"m.{name}" for name in MEMORY_FIELDS) == MEMORY_COLUMNS
 

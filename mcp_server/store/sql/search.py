@@ -73,12 +73,12 @@ BANK_SIZE = "(SELECT coalesce(sum(c.memories), 0) FROM {schema}.bank_counts AS c
 # the bank asked for: for a bank that is a small part of its schema, the index gives up (hnsw.
 # max_scan_tuples) before it has found enough of them, after visiting tens of thousands. So a
 # bank of at most :exact_max memories is searched exactly instead, every vector compared, and a
-# larger one through the index (its condition outside the index scan's subquery, so that the scan
-# passes on `seq` alone, not whole rows). The exact branch reads the bank's rows in order of `seq` by the
-# bank's own index (the planner, not knowing the bank when it plans, would scan the whole table
-# otherwise; the LIMIT never cuts, the bank being that small) and sorts them by distance (`+ 0`
-# keeps the planner off the vector index). Both branches are planned; only the one whose
-# one-time condition holds runs.
+# larger one through the index. Both branches are planned; only the one whose one-time condition
+# holds runs. The index branch tests its condition outside the scan's subquery, so that the scan
+# passes on `seq` alone, not whole rows. The exact branch reads the bank's rows in order of `seq`
+# (the planner, not knowing the bank when it plans, would scan the whole table otherwise; the
+# LIMIT never cuts, the bank being that small) and sorts them by distance (`+ 0` keeps the
+# planner off the vector index).
 SEMANTIC_LEG = (
     """
         semantic AS (
