@@ -46,6 +46,9 @@ MEMORY_FIELDS = StoredMemory._fields
 # through the schema's vector index (see `store.sql.search.SEMANTIC_LEG`). Comparing 5,000 takes
 # about what the index takes at 100,000 (2.6-3.4 ms), 10,000 four times that (`bench/small_banks.py`).
 EXACT_SEARCH_MAX = 5000
+# In a larger bank, the memories that pass recall's filters are searched exactly when they are at
+# most this many: finding out reads up to one more of them, on every filtered recall.
+FILTERED_EXACT_MAX = 500
 assert ", ".join(f"m.{name}" for name in MEMORY_FIELDS) == MEMORY_COLUMNS
 
 
@@ -77,7 +80,8 @@ class SearchRequest:
     no words, so there is no full-text leg), and `terms` its terms (a candidate's `matched` are
     the numbers of those it holds, from 0); `vector` the query's embedding (None: lexical only).
     `words` are the query's words when candidate picking may prune its common ones (None: never).
-    A bank of at most `exact_max` memories is searched by comparing every vector.
+    A bank of at most `exact_max` memories is searched by comparing every vector, and so are the
+    memories of a larger one that pass the filters, when at most `filtered_max` do.
     """
 
     bank: str
@@ -89,6 +93,7 @@ class SearchRequest:
     until: datetime | None = None
     per_leg: int = 50
     exact_max: int = EXACT_SEARCH_MAX
+    filtered_max: int = FILTERED_EXACT_MAX
     neighbour_window: timedelta = timedelta(hours=1)
     words: str | None = None
     common_word_rows: int = 500
@@ -203,4 +208,5 @@ def bound_values(request: SearchRequest, common_words: frozenset[str], vector: A
         "until": request.until,
         "per_leg": request.per_leg,
         "exact_max": request.exact_max,
+        "filtered_max": request.filtered_max,
     }

@@ -133,6 +133,21 @@ async def test_the_exact_search_keeps_the_filters(vector_pool: asyncpg.Pool) -> 
     assert vector_index_loops(plan) == 0
 
 
+async def test_in_a_larger_bank_the_few_memories_a_filter_passes_are_searched_exactly(
+    vector_pool: asyncpg.Pool,
+) -> None:
+    store, query, few = await filled_store(vector_pool)
+    red = list(range(0, 40, 2))
+    found, plan = await seeds_and_plan(store, request("few", tags=["red"], exact_max=10), query)
+    assert found == nearest(few, query, 10, keep=red)
+    assert vector_index_loops(plan) == 0
+    # More of them than `filtered_max`: through the index, which keeps the filter too.
+    found, plan = await seeds_and_plan(store, request("few", tags=["red"], exact_max=10, filtered_max=19), query)
+    assert vector_index_loops(plan) == 1
+    assert len(set(found) & set(nearest(few, query, 10, keep=red))) >= 8
+    assert all(int(text.split()[1]) % 2 == 0 for text in found)
+
+
 async def test_every_search_is_planned_for_its_values(pool: asyncpg.Pool, pg_url: str) -> None:
     await Provisioner(pool).bootstrap()
     settings = load_settings(_env_file=None, database_url=pg_url, pool_min_size=1, pool_max_size=1)

@@ -55,7 +55,7 @@ def test_every_statement_group_is_listed_and_search_binds_by_name() -> None:
     assert set(StatementGroup.__subclasses__()) == set(SCHEMA_GROUPS)
     search = SearchSQL.for_schema("tenant_a")
     assert "$" not in search.search_hybrid and ":vector" not in search.search_lexical
-    assert set(search.lexical.names) | {"vector", "exact_max"} == set(search.hybrid.names)
+    assert set(search.lexical.names) | {"vector", "exact_max", "filtered_max"} == set(search.hybrid.names)
     with pytest.raises(KeyError, match="common_words"):
         search.lexical.arguments({"bank_id": 1})
 

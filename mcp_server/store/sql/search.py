@@ -12,6 +12,7 @@ Parameters are bound by name (`store.search.SearchRequest` holds them):
     :since :until  the time window on occurred_at (else retained_at), or NULL
     :per_leg       candidates taken from each leg
     :exact_max     a bank of at most this many memories is searched exactly, not by the vector index
+    :filtered_max  so are a larger bank's memories passing the filters, when at most this many
 """
 
 from __future__ import annotations
@@ -69,18 +70,36 @@ LEXICAL_LEG = (
 # The bank's memories, from its kept counts (schema/0006_bank_counts.sql): no memory is read.
 BANK_SIZE = "(SELECT coalesce(sum(c.memories), 0) FROM {schema}.bank_counts AS c WHERE c.bank_id = " + BANK_ID + ")"
 
-# The vector index holds every bank of the schema, and a search through it keeps the vectors of
-# the bank asked for: for a bank that is a small part of its schema, the index gives up (hnsw.
-# max_scan_tuples) before it has found enough of them, after visiting tens of thousands. So a
-# bank of at most :exact_max memories is searched exactly instead, every vector compared, and a
-# larger one through the index. Both branches are planned; only the one whose one-time condition
-# holds runs. The index branch tests its condition outside the scan's subquery, so that the scan
-# passes on `seq` alone, not whole rows. The exact branch reads the bank's rows in order of `seq`
-# (the planner, not knowing the bank when it plans, would scan the whole table otherwise; the
-# LIMIT never cuts, the bank being that small) and sorts them by distance (`+ 0` keeps the
-# planner off the vector index).
+FILTERED = "NOT (:tags::text[] IS NULL AND :since::timestamptz IS NULL AND :until::timestamptz IS NULL)"
+
+# The vector index holds every bank of the schema, and a search through it keeps the vectors that
+# pass the bank and the filters: when few do, the index gives up (hnsw.max_scan_tuples) before it
+# has found enough of them, after visiting tens of thousands. So the vectors are compared exactly
+# instead, in two cases: a bank of at most :exact_max memories, whole; and in a larger bank, the
+# memories a filter lets through when they are at most :filtered_max (`eligible` finds up to one
+# more, by whichever index the planner, knowing the filter's values, finds quickest for that
+# many, and takes their `seq` alone: a vector is read only to be compared). Otherwise the index is searched. All three branches are planned; only the one whose
+# one-time condition holds runs. The index branch tests its condition outside the scan's
+# subquery, so that the scan passes on `seq` alone, not whole rows. The small bank's branch reads
+# its rows in order of `seq` (the planner, not knowing the bank when it plans, would scan the
+# whole table otherwise; the LIMIT never cuts, the bank being that small). `+ 0` keeps the
+# planner off the vector index where every vector is compared.
 SEMANTIC_LEG = (
     """
+        eligible AS (
+            SELECT m.seq FROM {schema}.memories AS m
+            WHERE m.bank_id = """
+    + BANK_ID
+    + """ AND m.embedding IS NOT NULL AND """
+    + FILTERS
+    + """
+              AND """
+    + FILTERED
+    + """ AND """
+    + BANK_SIZE
+    + """ > :exact_max
+            LIMIT :filtered_max + 1
+        ),
         semantic AS (
             (SELECT i.seq FROM (
                 SELECT m.seq FROM {schema}.memories AS m
@@ -94,7 +113,10 @@ SEMANTIC_LEG = (
              ) AS i
              WHERE """
     + BANK_SIZE
-    + """ > :exact_max)
+    + """ > :exact_max
+               AND (NOT """
+    + FILTERED
+    + """ OR (SELECT count(*) FROM eligible) > :filtered_max))
             UNION ALL
             (SELECT b.seq FROM (
                 SELECT m.seq, m.embedding FROM {schema}.memories AS m
@@ -108,6 +130,14 @@ SEMANTIC_LEG = (
                 ORDER BY m.seq LIMIT :exact_max
              ) AS b
              ORDER BY (b.embedding OPERATOR({vector_schema}.<=>) :vector::{vector_schema}.vector) + 0
+             LIMIT :per_leg)
+            UNION ALL
+            (SELECT m.seq FROM eligible AS e
+             JOIN {schema}.memories AS m ON m.bank_id = """
+    + BANK_ID
+    + """ AND m.seq = e.seq
+             WHERE (SELECT count(*) FROM eligible) <= :filtered_max
+             ORDER BY (m.embedding OPERATOR({vector_schema}.<=>) :vector::{vector_schema}.vector) + 0
              LIMIT :per_leg)
         ),"""
 )
