@@ -70,63 +70,62 @@ LEXICAL_LEG = (
 # The bank's memories, from its kept counts (schema/0006_bank_counts.sql): no memory is read.
 BANK_SIZE = "(SELECT coalesce(sum(c.memories), 0) FROM {schema}.bank_counts AS c WHERE c.bank_id = " + BANK_ID + ")"
 
+# The memories the semantic leg may find: the bank's, with a vector, passing the filters.
+SEARCHABLE = "m.bank_id = " + BANK_ID + " AND m.embedding IS NOT NULL AND " + FILTERS
+
 FILTERED = "NOT (:tags::text[] IS NULL AND :since::timestamptz IS NULL AND :until::timestamptz IS NULL)"
 
 # The vector index holds every bank of the schema, and a search through it keeps the vectors that
 # pass the bank and the filters: when few do, the index gives up (hnsw.max_scan_tuples) before it
-# has found enough of them, after visiting tens of thousands. So the vectors are compared exactly
-# instead, in two cases: a bank of at most :exact_max memories, whole; and in a larger bank, the
-# memories a filter lets through when they are at most :filtered_max (`eligible` finds up to one
-# more, by whichever index the planner, knowing the filter's values, finds quickest for that
-# many, and takes their `seq` alone: a vector is read only to be compared). Otherwise the index is searched. All three branches are planned; only the one whose
-# one-time condition holds runs. The index branch tests its condition outside the scan's
-# subquery, so that the scan passes on `seq` alone, not whole rows. The small bank's branch reads
-# its rows in order of `seq` (the planner, not knowing the bank when it plans, would scan the
-# whole table otherwise; the LIMIT never cuts, the bank being that small). `+ 0` keeps the
-# planner off the vector index where every vector is compared.
+# has found enough of them, after visiting tens of thousands. So `way` picks one of three, once:
+# - `bank`: a bank of at most :exact_max memories has every vector compared. Its rows are read in
+#   order of `seq`: the planner, not knowing the bank when it plans, would scan the whole table
+#   otherwise (the LIMIT never cuts, the bank being that small).
+# - `eligible`: in a larger bank, the memories a filter lets through, when at most :filtered_max
+#   do, are compared. `eligible` finds up to one more, by whichever index the planner, knowing the
+#   filter's values, finds quickest, and takes their `seq` alone: a vector is read only to be
+#   compared.
+# - `index`: the vector index, its condition outside the scan's subquery so that the scan passes
+#   on `seq` alone, not whole rows.
+# All three branches are planned; only the one whose one-time condition holds runs. `+ 0` keeps
+# the planner off the vector index where every vector is compared.
 SEMANTIC_LEG = (
     """
+        bank_size AS (SELECT """
+    + BANK_SIZE
+    + """ AS memories),
         eligible AS (
             SELECT m.seq FROM {schema}.memories AS m
-            WHERE m.bank_id = """
-    + BANK_ID
-    + """ AND m.embedding IS NOT NULL AND """
-    + FILTERS
-    + """
-              AND """
-    + FILTERED
+            WHERE """
+    + SEARCHABLE
     + """ AND """
-    + BANK_SIZE
-    + """ > :exact_max
+    + FILTERED
+    + """ AND (SELECT memories FROM bank_size) > :exact_max
             LIMIT :filtered_max + 1
+        ),
+        way AS (
+            SELECT CASE WHEN (SELECT memories FROM bank_size) <= :exact_max THEN 'bank'
+                        WHEN """
+    + FILTERED
+    + """ AND (SELECT count(*) FROM eligible) <= :filtered_max THEN 'eligible'
+                        ELSE 'index' END AS way
         ),
         semantic AS (
             (SELECT i.seq FROM (
                 SELECT m.seq FROM {schema}.memories AS m
-                WHERE m.bank_id = """
-    + BANK_ID
-    + """ AND m.embedding IS NOT NULL AND """
-    + FILTERS
+                WHERE """
+    + SEARCHABLE
     + """
                 ORDER BY m.embedding OPERATOR({vector_schema}.<=>) :vector::{vector_schema}.vector
                 LIMIT :per_leg
              ) AS i
-             WHERE """
-    + BANK_SIZE
-    + """ > :exact_max
-               AND (NOT """
-    + FILTERED
-    + """ OR (SELECT count(*) FROM eligible) > :filtered_max))
+             WHERE (SELECT way FROM way) = 'index')
             UNION ALL
             (SELECT b.seq FROM (
                 SELECT m.seq, m.embedding FROM {schema}.memories AS m
-                WHERE m.bank_id = """
-    + BANK_ID
-    + """ AND m.embedding IS NOT NULL AND """
-    + FILTERS
-    + """ AND """
-    + BANK_SIZE
-    + """ <= :exact_max
+                WHERE """
+    + SEARCHABLE
+    + """ AND (SELECT way FROM way) = 'bank'
                 ORDER BY m.seq LIMIT :exact_max
              ) AS b
              ORDER BY (b.embedding OPERATOR({vector_schema}.<=>) :vector::{vector_schema}.vector) + 0
@@ -136,7 +135,7 @@ SEMANTIC_LEG = (
              JOIN {schema}.memories AS m ON m.bank_id = """
     + BANK_ID
     + """ AND m.seq = e.seq
-             WHERE (SELECT count(*) FROM eligible) <= :filtered_max
+             WHERE (SELECT way FROM way) = 'eligible'
              ORDER BY (m.embedding OPERATOR({vector_schema}.<=>) :vector::{vector_schema}.vector) + 0
              LIMIT :per_leg)
         ),"""
