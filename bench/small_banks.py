@@ -86,35 +86,32 @@ async def one_schema(schema: str, calls: int) -> None:
                     limits=directory.limits_for(schema),
                 )
         asked_about = (items * (calls // len(items) + 1))[:calls]
-        exact: list[float] = []
-        through_index: list[float] = []
-        found: dict[str, list[int]] = {"exact": [], "index": []}
-        held: dict[str, list[bool]] = {"exact": [], "index": []}
+        ways = {"compared exactly (recall)": {}, "through the vector index": {"exact_max": 0}}
+        times: dict[str, list[float]] = {way: [] for way in ways}
+        found: dict[str, list[int]] = {way: [] for way in ways}
+        held: dict[str, list[bool]] = {way: [] for way in ways}
         for item in asked_about:
-            question = item.question
-            request = operations.search_request(question, bank=SMALL_BANK, max_results=10)
-            vector = await runtime.embedder.embed_query(question, namespace=schema)
-            for name, times, asked in (
-                ("exact", exact, request),
-                ("index", through_index, dataclasses.replace(request, exact_max=0)),
-            ):
-                ms, candidates = await timed_ms(store.search(dataclasses.replace(asked, vector=vector)))
-                times.append(ms)
-                found[name].append(len(candidates))
-                held[name].append(any(c.memory.text == item.text for c in candidates))
+            request = operations.search_request(item.question, bank=SMALL_BANK, max_results=10)
+            vector = await runtime.embedder.embed_query(item.question, namespace=schema)
+            for way, changes in ways.items():
+                asked = dataclasses.replace(request, vector=vector, **changes)
+                ms, candidates = await timed_ms(store.search(asked))
+                times[way].append(ms)
+                found[way].append(len(candidates))
+                held[way].append(any(c.memory.text == item.text for c in candidates))
         hits = []
         for item in items:
             result = await operations.recall(store, query=item.question, bank=SMALL_BANK, embedder=runtime.embedder)
             hits.append(any(m.text == item.text for m in result.memories[:10]))
-        size = sum(banks.values()) - banks.get(SMALL_BANK, 0) + SMALL_SIZE
-        print(f"{schema}: a bank of {SMALL_SIZE} memories beside {size - SMALL_SIZE:,} others, {calls} searches:")
-        for name, times in (("compared exactly (recall)", exact), ("through the vector index", through_index)):
-            key = "exact" if times is exact else "index"
+        others = sum(count for name, count in banks.items() if name != SMALL_BANK)
+        print(f"{schema}: a bank of {SMALL_SIZE} memories beside {others:,} others, {calls} searches:")
+        for way in ways:
             print(
-                f"  {name:28} p50 {percentile(times, 50):8.2f} ms   p95 {percentile(times, 95):8.2f} ms"
-                f"   candidates {statistics.mean(found[key]):4.1f}, the paraphrased memory among them"
-                f" {sum(held[key])} of {calls}"
+                f"  {way:28} p50 {percentile(times[way], 50):8.2f} ms   p95 {percentile(times[way], 95):8.2f} ms"
+                f"   candidates {statistics.mean(found[way]):4.1f}, the paraphrased memory among them"
+                f" {sum(held[way])} of {calls}"
             )
+        exact, through_index = times.values()
         ratio = percentile(through_index, 50) / percentile(exact, 50)
         print(f"  through the index / exactly, p50: {ratio:.1f}x")
         print(f"  recall: the paraphrased memory in the first 10 for {sum(hits)} of {len(hits)} questions")
