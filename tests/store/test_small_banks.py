@@ -38,9 +38,10 @@ DIMENSION = 384
 
 @pytest.fixture
 async def vector_pool(pool: asyncpg.Pool, pg_url: str) -> AsyncIterator[asyncpg.Pool]:
-    """A pool as the server opens it, once the vector extension is there."""
+    """A pool as the server opens it, once the vector extension is there; of one connection, so
+    that its prepared statements tell how every search was planned."""
     await Provisioner(pool).bootstrap()
-    settings = load_settings(_env_file=None, database_url=pg_url, pool_min_size=0, pool_max_size=2)
+    settings = load_settings(_env_file=None, database_url=pg_url, pool_min_size=1, pool_max_size=1)
     with_vectors = await create_pool(settings, on_connect=register_vector_codec)
     yield with_vectors
     await with_vectors.close()
@@ -148,19 +149,13 @@ async def test_in_a_larger_bank_the_few_memories_a_filter_passes_are_searched_ex
     assert all(int(text.split()[1]) % 2 == 0 for text in found)
 
 
-async def test_every_search_is_planned_for_its_values(pool: asyncpg.Pool, pg_url: str) -> None:
-    await Provisioner(pool).bootstrap()
-    settings = load_settings(_env_file=None, database_url=pg_url, pool_min_size=1, pool_max_size=1)
-    one_connection = await create_pool(settings, on_connect=register_vector_codec)
-    try:
-        store, query, _ = await filled_store(one_connection)
-        for _ in range(8):
-            await store.search(dataclasses.replace(request("few"), vector=query))
-        async with one_connection.acquire() as conn:
-            plans = await conn.fetchrow(
-                "SELECT generic_plans, custom_plans FROM pg_catalog.pg_prepared_statements"
-                " WHERE pg_catalog.starts_with(statement, 'WITH') AND pg_catalog.strpos(statement, 'semantic AS') > 0"
-            )
-        assert (plans["generic_plans"], plans["custom_plans"]) == (0, 8)
-    finally:
-        await one_connection.close()
+async def test_every_search_is_planned_for_its_values(vector_pool: asyncpg.Pool) -> None:
+    store, query, _ = await filled_store(vector_pool)
+    for _ in range(8):
+        await store.search(dataclasses.replace(request("few"), vector=query))
+    async with vector_pool.acquire() as conn:
+        plans = await conn.fetchrow(
+            "SELECT generic_plans, custom_plans FROM pg_catalog.pg_prepared_statements"
+            " WHERE pg_catalog.starts_with(statement, 'WITH') AND pg_catalog.strpos(statement, 'semantic AS') > 0"
+        )
+    assert (plans["generic_plans"], plans["custom_plans"]) == (0, 8)
