@@ -182,7 +182,11 @@ async def open_runtime(settings: Settings, directory: TenantDirectory) -> AsyncI
             logger.info("BULKHEAD_EMBEDDER is none: recall is lexical-only")
         if synthesiser is not None:
             logger.info("reflect answers with %s", synthesiser.name)
-        yield Runtime(settings, directory, StoreRegistry(pool, provisioner), embedder, synthesiser)
+        stores = StoreRegistry(pool, provisioner)
+        try:
+            yield Runtime(settings, directory, stores, embedder, synthesiser)
+        finally:
+            await stores.settle()
     finally:
         if synthesiser is not None:
             await synthesiser.aclose()

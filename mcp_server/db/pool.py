@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 """A connection as statements see it: a pool's proxy, or a raw one (in a pool's `init` hook)."""
+Pooled: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
+"""A connection lent by the pool, to be released to it."""
 
 DATABASE_UNAVAILABLE = "the memory database is unavailable right now; nothing was changed, so retry in a few seconds."
 
@@ -51,18 +54,64 @@ class Waiting:
     def __init__(self) -> None:
         self.count = 0
 
-    @asynccontextmanager
-    async def acquire(self, pool: asyncpg.Pool) -> AsyncIterator[Connection]:
-        """`pool.acquire()`, counted while it waits."""
+    async def connection(self, pool: asyncpg.Pool) -> Pooled:
+        """`pool.acquire()`, counted while it waits; the caller releases the connection."""
         self.count += 1
         try:
-            conn = await pool.acquire()
+            conn: Pooled = await pool.acquire()
         finally:
             self.count -= 1
+        return conn
+
+    @asynccontextmanager
+    async def acquire(self, pool: asyncpg.Pool) -> AsyncIterator[Connection]:
+        """`pool.acquire()`, counted while it waits, released on the way out."""
+        conn = await self.connection(pool)
         try:
             yield conn
         finally:
             await pool.release(conn)
+
+
+class LateCommits:
+    """Read-only transactions committed after their caller has its answer.
+
+    A read-only transaction has nothing left to lose or keep when its last statement returns:
+    its COMMIT only ends it. So the caller may go on (and answer its tool call) while a task of
+    this pool sends the COMMIT and then releases the connection: one round trip less on every
+    read. The transaction is `READ ONLY`, so PostgreSQL itself guarantees it changed nothing.
+    """
+
+    def __init__(self) -> None:
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def commit_then_release(self, pool: asyncpg.Pool, conn: Pooled, commit: str) -> None:
+        """End `conn`'s read-only transaction with `commit`, then hand `conn` back to `pool`."""
+        task = asyncio.get_running_loop().create_task(self._finish(pool, conn, commit))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    @staticmethod
+    async def _finish(pool: asyncpg.Pool, conn: Pooled, commit: str) -> None:
+        try:
+            await conn.execute(commit)
+        except Exception as exc:
+            # Nothing was written, so nothing is lost; the release rolls back or closes the connection.
+            logger.warning("ending a read-only transaction failed: %s", type(exc).__name__)
+        try:
+            await pool.release(conn)
+        except Exception as exc:
+            logger.warning("releasing a connection failed: %s", type(exc).__name__)
+
+    @property
+    def pending(self) -> int:
+        """Read-only transactions still being committed."""
+        return len(self._pending)
+
+    async def settle(self) -> None:
+        """Wait until every read-only transaction handed over so far has ended."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
 
 
 def _decode_json(text: str) -> Any:

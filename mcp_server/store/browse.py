@@ -54,14 +54,14 @@ class MemoryDetail:
 
 async def bank_stats(store: TenantStore) -> list[BankStats]:
     """Every bank of the tenant with its totals, by name."""
-    async with store.transaction() as conn:
+    async with store.transaction(read_only=True) as conn:
         rows = await conn.fetch(store.browse_sql.bank_stats)
     return [BankStats(**dict(row)) for row in rows]
 
 
 async def one_bank_stats(store: TenantStore, bank: str) -> BankStats:
     """One bank's counts (not its bytes, which cost a read of every row); `UnknownBank` if there is no such bank."""
-    async with store.transaction() as conn:
+    async with store.transaction(read_only=True) as conn:
         row = await conn.fetchrow(store.browse_sql.one_bank_stats, bank)
     if row is None:
         raise UnknownBank(bank)
@@ -70,7 +70,7 @@ async def one_bank_stats(store: TenantStore, bank: str) -> BankStats:
 
 async def check_bank(store: TenantStore, bank: str) -> None:
     """Raise `UnknownBank` unless the tenant has this bank (one indexed row)."""
-    async with store.transaction() as conn:
+    async with store.transaction(read_only=True) as conn:
         await store.bank_id(conn, bank)
 
 
@@ -89,7 +89,7 @@ async def page(store: TenantStore, query: PageQuery) -> list[StoredMemory]:
     statement = sql.by_occurred if query.order == "occurred" else sql.by_retained
     if query.order != "occurred":
         del values["after_when"]
-    async with store.transaction() as conn:
+    async with store.transaction(read_only=True) as conn:
         values["bank_id"] = await store.bank_id(conn, query.bank)
         rows = await conn.fetch(statement.text, *statement.arguments(values))
     return [stored_memory(row) for row in rows]
@@ -97,21 +97,21 @@ async def page(store: TenantStore, query: PageQuery) -> list[StoredMemory]:
 
 async def memory(store: TenantStore, bank: str, memory_id: uuid.UUID) -> MemoryDetail | None:
     """One memory of the bank by id, or None (whether it is elsewhere or nowhere)."""
-    async with store.transaction() as conn:
+    async with store.transaction(read_only=True) as conn:
         row = await conn.fetchrow(store.browse_sql.memory, await store.bank_id(conn, bank), memory_id)
     return MemoryDetail(stored_memory(row), row["chunk_index"]) if row is not None else None
 
 
 async def memories(store: TenantStore, bank: str, memory_ids: Sequence[uuid.UUID]) -> list[StoredMemory]:
     """The memories of the bank among `memory_ids`, newest first; ids elsewhere are left out."""
-    async with store.transaction() as conn:
+    async with store.transaction(read_only=True) as conn:
         rows = await conn.fetch(store.browse_sql.memories_by_ids, await store.bank_id(conn, bank), list(memory_ids))
     return [stored_memory(row) for row in rows]
 
 
 async def document_size(store: TenantStore, bank: str, document_id: str) -> int:
     """How many memories the bank's document holds (0: no such document here)."""
-    async with store.transaction() as conn:
+    async with store.transaction(read_only=True) as conn:
         count = await conn.fetchval(store.browse_sql.document_memories, await store.bank_id(conn, bank), document_id)
     return int(count)
 
@@ -120,7 +120,7 @@ async def export(store: TenantStore, bank: str, *, batch: int = 1000) -> AsyncIt
     """Every memory of the bank in retained order, read a batch per transaction."""
     after = 0
     while True:
-        async with store.transaction() as conn:
+        async with store.transaction(read_only=True) as conn:
             rows = await conn.fetch(store.browse_sql.export_page, await store.bank_id(conn, bank), after, batch)
         for row in rows:
             yield MemoryDetail(stored_memory(row), row["chunk_index"])

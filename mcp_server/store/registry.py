@@ -6,7 +6,7 @@ from collections import OrderedDict
 
 import asyncpg
 
-from mcp_server.db.pool import Waiting
+from mcp_server.db.pool import LateCommits, Waiting
 from mcp_server.store.provisioning import Provisioner
 from mcp_server.store.tenant_store import TenantStore
 
@@ -29,6 +29,7 @@ class StoreRegistry:
         self.stores_kept = stores_kept
         self._stores: OrderedDict[str, TenantStore] = OrderedDict()
         self.waiting = Waiting()
+        self.late_commits = LateCommits()
 
     async def for_schema(self, schema: str) -> TenantStore:
         """The store of `schema`, migrating it first if this process has not yet done so."""
@@ -45,11 +46,16 @@ class StoreRegistry:
                 vector_schema=self.provisioner.vector_schema,
                 on_missing=self.forget,
                 waiting=self.waiting,
+                late_commits=self.late_commits,
             )
             self._stores[schema] = store
             while len(self._stores) > self.stores_kept:
                 self._stores.popitem(last=False)
         return store
+
+    async def settle(self) -> None:
+        """Wait for the read-only transactions still being committed (before the pool closes)."""
+        await self.late_commits.settle()
 
     def forget(self, schema: str) -> None:
         """Drop what this process knows of `schema` (it was dropped elsewhere): the next use provisions it."""

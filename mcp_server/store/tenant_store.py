@@ -14,7 +14,7 @@ import anyio
 import asyncpg
 from pgvector import Vector
 
-from mcp_server.db.pool import Connection, Waiting, connection_failures_as_unavailable
+from mcp_server.db.pool import Connection, LateCommits, Waiting, connection_failures_as_unavailable
 from mcp_server.errors import Limited, NotFound, Unavailable
 from mcp_server.store import search as searching
 from mcp_server.store.search import Candidate, CommonWords, SearchRequest
@@ -22,6 +22,7 @@ from mcp_server.store.sql import EXTENSION_SCHEMA, SchemaNames
 from mcp_server.store.sql.browse import BrowseSQL
 from mcp_server.store.sql.catalog import (
     BEGIN,
+    BEGIN_READ_ONLY,
     BEGIN_SNAPSHOT,
     COMMIT,
     CUSTOM_PLANS,
@@ -130,9 +131,11 @@ class TenantStore:
         vector_schema: str | None = None,
         on_missing: Callable[[str], None] | None = None,
         waiting: Waiting | None = None,
+        late_commits: LateCommits | None = None,
     ) -> None:
         self.pool = pool
         self.waiting = waiting or Waiting()
+        self.late_commits = late_commits or LateCommits()
         self.schema = schema
         self.vector_schema = vector_schema
         self.on_missing = on_missing
@@ -141,8 +144,9 @@ class TenantStore:
         self.set_role = RoleSQL(names).set_role
         # One simple-protocol string each: the transaction, its settings and the role in one round trip.
         self.begin = f"{BEGIN}; {TRANSACTION_SETTINGS}; {self.set_role}"
+        self.begin_read = f"{BEGIN_READ_ONLY}; {TRANSACTION_SETTINGS}; {self.set_role}"
         self.begin_snapshot = f"{BEGIN_SNAPSHOT}; {TRANSACTION_SETTINGS}; {self.set_role}"
-        self.begin_search = f"{BEGIN}; {TRANSACTION_SETTINGS}; {CUSTOM_PLANS}; {self.set_role}"
+        self.begin_search = f"{BEGIN_READ_ONLY}; {TRANSACTION_SETTINGS}; {CUSTOM_PLANS}; {self.set_role}"
         self.memory_sql = MemorySQL(names)
         self.search_sql = SearchSQL(names)
         self.browse_sql = BrowseSQL(names)
@@ -154,23 +158,34 @@ class TenantStore:
         return self.vector_schema is not None
 
     @asynccontextmanager
-    async def transaction(self, *, snapshot: bool = False, custom_plans: bool = False) -> AsyncIterator[Connection]:
+    async def transaction(
+        self, *, read_only: bool = False, snapshot: bool = False, custom_plans: bool = False
+    ) -> AsyncIterator[Connection]:
         """The one place a tenant transaction begins: its settings, then the schema's tenant role.
 
         `SET LOCAL ROLE` lasts until the transaction ends, so PostgreSQL refuses any statement in
         it that names a table of another tenant, whatever the code above does. Every setting is
         `SET LOCAL` too, so a transaction pooler may hand the next transaction any connection.
-        `snapshot` makes it read-only and repeatable-read: every statement sees one state (export).
-        `custom_plans` has every statement planned for its values (recall's search, see `CUSTOM_PLANS`).
-        A lost or refused connection comes out as `Unavailable`, as does a schema changed elsewhere.
+        `read_only` makes PostgreSQL refuse any write, and lets the caller go on before the
+        COMMIT is back (`LateCommits`). `snapshot` makes it read-only and repeatable-read: every
+        statement sees one state (export). `custom_plans` (read-only) has every statement planned
+        for its values (recall's search, see `CUSTOM_PLANS`). A lost or refused connection comes
+        out as `Unavailable`, as does a schema changed elsewhere.
         """
+        if snapshot:
+            begin = self.begin_snapshot
+        elif custom_plans:
+            begin = self.begin_search
+        else:
+            begin = self.begin_read if read_only else self.begin
+        read_only = begin is not self.begin
         with connection_failures_as_unavailable(), self._changed_elsewhere():
-            async with self.waiting.acquire(self.pool) as conn:
+            conn = await self.waiting.connection(self.pool)
+            handed_over = False
+            try:
                 try:
                     try:
-                        await conn.execute(
-                            self.begin_snapshot if snapshot else self.begin_search if custom_plans else self.begin
-                        )
+                        await conn.execute(begin)
                     except asyncpg.InvalidParameterValueError:
                         # `SET ROLE` to a role that no longer exists: the schema was dropped.
                         self._forget()
@@ -179,7 +194,14 @@ class TenantStore:
                 except BaseException:
                     await _roll_back(conn)
                     raise
-                await conn.execute(COMMIT)
+                if read_only:
+                    self.late_commits.commit_then_release(self.pool, conn, COMMIT)
+                    handed_over = True
+                else:
+                    await conn.execute(COMMIT)
+            finally:
+                if not handed_over:
+                    await self.pool.release(conn)
 
     @contextmanager
     def _changed_elsewhere(self) -> Iterator[None]:
@@ -346,7 +368,7 @@ class TenantStore:
         `vector` is the query's embedding still being computed, when the caller started it
         alongside: it is awaited only once the transaction is open, so the two overlap.
         """
-        async with self.transaction(custom_plans=True) as conn:
+        async with self.transaction(read_only=True, custom_plans=True) as conn:
             if request.ranked_query is None and request.vector is None and vector is None:
                 await self.bank_id(conn, request.bank)
                 return []
@@ -396,7 +418,7 @@ class TenantStore:
 
         With `same_id`, only the document of that id counts; else any document of the bank does.
         """
-        async with self.transaction() as conn:
+        async with self.transaction(read_only=True) as conn:
             bank_id = await conn.fetchval(self.memory_sql.bank_id, bank)
             if bank_id is None:
                 return None
@@ -433,6 +455,6 @@ class TenantStore:
 
     async def list_banks(self) -> list[BankSummary]:
         """Every bank of the tenant, by name."""
-        async with self.transaction() as conn:
+        async with self.transaction(read_only=True) as conn:
             rows = await conn.fetch(self.memory_sql.list_banks)
         return [BankSummary(**dict(row)) for row in rows]

@@ -28,8 +28,10 @@ TRANSACTION_SETTINGS = (
 CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
 
 # A tenant transaction is opened by one simple-protocol string (these, its settings and its role)
-# and ended by one statement: two round trips fewer than BEGIN and the settings apart.
+# and ended by one statement: two round trips fewer than BEGIN and the settings apart. A read-only
+# one is ended after its caller has its answer (`db.pool.LateCommits`).
 BEGIN = "BEGIN"
+BEGIN_READ_ONLY = "BEGIN READ ONLY"
 BEGIN_SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 COMMIT = "COMMIT"
 ROLLBACK = "ROLLBACK"
