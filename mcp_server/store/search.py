@@ -98,6 +98,11 @@ class SearchRequest:
     words: str | None = None
     common_word_rows: int = 500
 
+    @property
+    def filtered(self) -> bool:
+        """Whether a tag or a time window narrows the search."""
+        return bool(self.tags) or self.since is not None or self.until is not None
+
 
 def _aware(value: datetime) -> datetime:
     """A timestamptz as an aware datetime: the driver returns the first and last representable

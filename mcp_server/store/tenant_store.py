@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 import asyncpg
@@ -26,6 +26,7 @@ from mcp_server.store.sql.catalog import (
     BEGIN_SNAPSHOT,
     COMMIT,
     CUSTOM_PLANS,
+    GENERIC_PLANS,
     ROLLBACK,
     TRANSACTION_SETTINGS,
 )
@@ -146,7 +147,10 @@ class TenantStore:
         self.begin = f"{BEGIN}; {TRANSACTION_SETTINGS}; {self.set_role}"
         self.begin_read = f"{BEGIN_READ_ONLY}; {TRANSACTION_SETTINGS}; {self.set_role}"
         self.begin_snapshot = f"{BEGIN_SNAPSHOT}; {TRANSACTION_SETTINGS}; {self.set_role}"
-        self.begin_search = f"{BEGIN_READ_ONLY}; {TRANSACTION_SETTINGS}; {CUSTOM_PLANS}; {self.set_role}"
+        self.begin_planned = {
+            plans: f"{BEGIN_READ_ONLY}; {TRANSACTION_SETTINGS}; {settings}; {self.set_role}"
+            for plans, settings in (("custom", CUSTOM_PLANS), ("generic", GENERIC_PLANS))
+        }
         self.memory_sql = MemorySQL(names)
         self.search_sql = SearchSQL(names)
         self.browse_sql = BrowseSQL(names)
@@ -159,7 +163,7 @@ class TenantStore:
 
     @asynccontextmanager
     async def transaction(
-        self, *, read_only: bool = False, snapshot: bool = False, custom_plans: bool = False
+        self, *, read_only: bool = False, snapshot: bool = False, plans: Literal["custom", "generic"] | None = None
     ) -> AsyncIterator[Connection]:
         """The one place a tenant transaction begins: its settings, then the schema's tenant role.
 
@@ -168,14 +172,14 @@ class TenantStore:
         `SET LOCAL` too, so a transaction pooler may hand the next transaction any connection.
         `read_only` makes PostgreSQL refuse any write, and lets the caller go on before the
         COMMIT is back (`LateCommits`). `snapshot` makes it read-only and repeatable-read: every
-        statement sees one state (export). `custom_plans` (read-only) has every statement planned
-        for its values (recall's search, see `CUSTOM_PLANS`). A lost or refused connection comes
+        statement sees one state (export). `plans` (read-only) has every statement planned for its
+        values, or once per connection (recall's search, see `CUSTOM_PLANS`, `GENERIC_PLANS`). A lost or refused connection comes
         out as `Unavailable`, as does a schema changed elsewhere.
         """
         if snapshot:
             begin = self.begin_snapshot
-        elif custom_plans:
-            begin = self.begin_search
+        elif plans is not None:
+            begin = self.begin_planned[plans]
         else:
             begin = self.begin_read if read_only else self.begin
         read_only = begin is not self.begin
@@ -362,13 +366,23 @@ class TenantStore:
                 f"too many to add {adding}; forget some first."
             )
 
-    async def search(self, request: SearchRequest, vector: Awaitable[Any] | None = None) -> list[Candidate]:
+    async def search(
+        self,
+        request: SearchRequest,
+        vector: Awaitable[Any] | None = None,
+        *,
+        plans: Literal["custom", "generic"] | None = None,
+    ) -> list[Candidate]:
         """Recall's candidates for `request`: the best by full-text rank and by vector, plus neighbours.
 
         `vector` is the query's embedding still being computed, when the caller started it
-        alongside: it is awaited only once the transaction is open, so the two overlap.
+        alongside: it is awaited only once the transaction is open, so the two overlap. A
+        filtered search is planned for its values, another by a plan made once (`GENERIC_PLANS`),
+        unless `plans` says which (a benchmark's baseline).
         """
-        async with self.transaction(read_only=True, custom_plans=True) as conn:
+        if plans is None:
+            plans = "custom" if request.filtered else "generic"
+        async with self.transaction(plans=plans) as conn:
             if request.ranked_query is None and request.vector is None and vector is None:
                 await self.bank_id(conn, request.bank)
                 return []

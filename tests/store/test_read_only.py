@@ -56,7 +56,7 @@ async def test_a_read_only_transaction_refuses_writes_and_leaves_nothing(pool: a
     with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
         async with store.transaction(read_only=True) as conn:
             await conn.fetchval(store.memory_sql.ensure_bank, "sneaked in")
-    for read in ({"read_only": True}, {"custom_plans": True}, {"snapshot": True}):
+    for read in ({"read_only": True}, {"plans": "custom"}, {"plans": "generic"}, {"snapshot": True}):
         with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
             async with store.transaction(**read) as conn:
                 await conn.execute(store.memory_sql.delete_bank, await store.bank_id(conn, "kept"))

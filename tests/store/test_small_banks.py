@@ -29,7 +29,7 @@ from mcp_server.store import (
     TenantStore,
     register_vector_codec,
 )
-from mcp_server.store.search import EXACT_SEARCH_MAX, bound_values
+from mcp_server.store.search import EXACT_SEARCH_MAX, Candidate, bound_values
 
 pytestmark = pytest.mark.anyio
 
@@ -149,13 +149,35 @@ async def test_in_a_larger_bank_the_few_memories_a_filter_passes_are_searched_ex
     assert all(int(text.split()[1]) % 2 == 0 for text in found)
 
 
-async def test_every_search_is_planned_for_its_values(vector_pool: asyncpg.Pool) -> None:
-    store, query, _ = await filled_store(vector_pool)
-    for _ in range(8):
-        await store.search(dataclasses.replace(request("few"), vector=query))
-    async with vector_pool.acquire() as conn:
+async def search_plans(pool: asyncpg.Pool) -> tuple[int, int]:
+    """How often the one connection's search statement ran a generic plan, and a custom one."""
+    async with pool.acquire() as conn:
         plans = await conn.fetchrow(
             "SELECT generic_plans, custom_plans FROM pg_catalog.pg_prepared_statements"
             " WHERE pg_catalog.starts_with(statement, 'WITH') AND pg_catalog.strpos(statement, 'semantic AS') > 0"
         )
-    assert (plans["generic_plans"], plans["custom_plans"]) == (0, 8)
+    return (plans["generic_plans"], plans["custom_plans"]) if plans is not None else (0, 0)
+
+
+def seed_texts(candidates: list[Candidate], query: np.ndarray, few: np.ndarray) -> list[str]:
+    """The vector leg's seeds among `candidates` of bank "few", nearest first."""
+    vectors = {f"few {i}": vector for i, vector in enumerate(few)}
+    texts = [c.memory.text for c in candidates if c.cosine is not None and c.memory.text in vectors]
+    return sorted(texts, key=lambda text: -float(vectors[text] @ query))
+
+
+async def test_a_filtered_search_is_planned_for_its_values_and_an_open_one_once(vector_pool: asyncpg.Pool) -> None:
+    store, query, few = await filled_store(vector_pool)
+    for _ in range(8):
+        found = await store.search(dataclasses.replace(request("few", tags=["red"]), vector=query))
+        assert seed_texts(found, query, few)[:10] == nearest(few, query, 10, keep=list(range(0, 40, 2)))
+    assert await search_plans(vector_pool) == (0, 8)
+    # Without a filter, the plan made once takes the way a plan for the values takes: every
+    # vector of the small bank compared, and the vector index past the exact limit.
+    for _ in range(4):
+        found = await store.search(dataclasses.replace(request("few"), vector=query))
+        assert seed_texts(found, query, few)[:10] == nearest(few, query, 10)
+        found = await store.search(dataclasses.replace(request("few", exact_max=39), vector=query))
+        assert len(set(seed_texts(found, query, few)) & set(nearest(few, query, 10))) >= 8
+        assert all(c.memory.text.startswith("few ") for c in found)
+    assert await search_plans(vector_pool) == (8, 8)
