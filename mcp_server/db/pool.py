@@ -6,8 +6,8 @@ import asyncio
 import json
 import logging
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
@@ -62,15 +62,6 @@ class Waiting:
         finally:
             self.count -= 1
         return conn
-
-    @asynccontextmanager
-    async def acquire(self, pool: asyncpg.Pool) -> AsyncIterator[Connection]:
-        """`pool.acquire()`, counted while it waits, released on the way out."""
-        conn = await self.connection(pool)
-        try:
-            yield conn
-        finally:
-            await pool.release(conn)
 
 
 class LateCommits:

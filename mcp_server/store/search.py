@@ -52,6 +52,9 @@ FILTERED_EXACT_MAX = 500
 assert ", ".join(f"m.{name}" for name in MEMORY_FIELDS) == MEMORY_COLUMNS
 
 
+NO_TERMS: frozenset[int] = frozenset()
+
+
 class Candidate(NamedTuple):
     """A memory recall may return, with the raw signals fusion ranks it by.
 
@@ -69,7 +72,7 @@ class Candidate(NamedTuple):
     prev_cosine: float | None
     prev_similarity: float | None
     next_seq: int | None
-    matched: frozenset[int] = frozenset()
+    matched: frozenset[int] = NO_TERMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,8 @@ def link_neighbours(rows: Sequence[asyncpg.Record], window: timedelta) -> list[C
         if seq not in pool or not row["eligible"]:
             continue
         before = prev.get(seq)
+        # Most candidates hold none of the query's words (the vector leg found them).
+        numbers = row["matched"]
         candidates.append(
             Candidate(
                 memory=stored_memory(row),
@@ -153,7 +158,7 @@ def link_neighbours(rows: Sequence[asyncpg.Record], window: timedelta) -> list[C
                 prev_cosine=before["cosine"] if before is not None else None,
                 prev_similarity=row["prev_similarity"] if before is not None else None,
                 next_seq=following.get(seq),
-                matched=frozenset(number - 1 for number in row["matched"] or ()),
+                matched=frozenset([number - 1 for number in numbers]) if numbers else NO_TERMS,
             )
         )
     return candidates
