@@ -291,8 +291,7 @@ class TenantStore:
         ids = [uuid.uuid4() for _ in document.chunks]
 
         async def work(conn: Connection) -> RetainedDocument:
-            bank_id = await self._ensure_bank(conn, bank)
-            existing = await self._identical(conn, bank_id, document, same_id=same_id)
+            bank_id, existing = await self._ensure_bank_finding_identical(conn, bank, document, same_id=same_id)
             if existing is not None:
                 return existing
             ready = await vectors if isinstance(vectors, Awaitable) else vectors
@@ -300,6 +299,23 @@ class TenantStore:
             return RetainedDocument(document.document_id, ids)
 
         return await self._write(work)
+
+    async def _ensure_bank_finding_identical(
+        self, conn: Connection, bank: str, document: NewDocument, *, same_id: bool
+    ) -> tuple[int, RetainedDocument | None]:
+        """`_ensure_bank`, then `_identical` in the bank, in one round trip."""
+        if not document.chunks:
+            return await self._ensure_bank(conn, bank), None
+        row = await conn.fetchrow(
+            self.memory_sql.ensure_bank_finding_identical, bank, *self._identical_values(document, same_id=same_id)
+        )
+        if row is None:
+            # As in `_ensure_bank`: a concurrent retain created the bank, and a new snapshot sees it.
+            bank_id = await self.bank_id(conn, bank)
+            return bank_id, await self._identical(conn, bank_id, document, same_id=same_id)
+        if row["document_id"] is None:
+            return int(row["bank_id"]), None
+        return int(row["bank_id"]), RetainedDocument(row["document_id"], list(row["ids"]), already_stored=True)
 
     async def _ensure_bank(self, conn: Connection, bank: str) -> int:
         bank_id = await conn.fetchval(self.memory_sql.ensure_bank, bank)
@@ -444,8 +460,14 @@ class TenantStore:
         if not document.chunks:
             return None
         row = await conn.fetchrow(
-            self.memory_sql.identical_document,
-            bank_id,
+            self.memory_sql.identical_document, bank_id, *self._identical_values(document, same_id=same_id)
+        )
+        return None if row is None else RetainedDocument(row["document_id"], list(row["ids"]), already_stored=True)
+
+    @staticmethod
+    def _identical_values(document: NewDocument, *, same_id: bool) -> tuple[Any, ...]:
+        """The values of `identical_document` after the bank: $2 to $7."""
+        return (
             document.document_id if same_id else None,
             list(document.chunks),
             document.context,
@@ -453,7 +475,6 @@ class TenantStore:
             document.metadata,
             document.occurred_at,
         )
-        return None if row is None else RetainedDocument(row["document_id"], list(row["ids"]), already_stored=True)
 
     async def forget_bank(self, bank: str) -> int:
         """Delete the bank with every document and memory in it; returns how many memories went."""

@@ -202,6 +202,9 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
             "notes", document("d9", "Wire fences keep goats out.", tags=("a", "b"), when=may), same_id=False
         )
         assert again is not None and (again.document_id, again.memory_ids) == ("d2", second)
+        twice = document("d2", "Wire fences keep goats out.", tags=("a", "b"), when=may)
+        kept = await store.retain_once("notes", twice, same_id=True)
+        assert kept.already_stored and kept.memory_ids == second
         await store.retain("spare", document("d1", "A bank to delete whole."))
         assert await store.forget_bank("spare") == 1
         found = await full_text(store, "notes", "wire", tags=["a"])

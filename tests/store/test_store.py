@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -124,6 +125,30 @@ async def test_retain_replaces_a_document_atomically(pool: asyncpg.Pool) -> None
     assert [m.id for m in found] == second
     [summary] = await store.list_banks()
     assert (summary.name, summary.memories, summary.documents) == ("bank", 1, 1)
+
+
+async def test_a_retain_into_a_bank_another_transaction_is_creating_waits_and_joins_it(pool: asyncpg.Pool) -> None:
+    store = await provisioned_store(pool)
+    async with anyio.create_task_group() as group, store.transaction() as creating:
+        bank_id = await creating.fetchval(store.memory_sql.ensure_bank, "fresh")
+        done: list[object] = []
+
+        async def retain_once() -> None:
+            done.append(await store.retain_once("fresh", document("d", "joins the new bank"), same_id=True))
+
+        group.start_soon(retain_once)
+        # The retain waits on the uncommitted bank row; once it is committed, its statement's
+        # snapshot still predates the bank, and a second look finds it.
+        await anyio.sleep(0.5)
+        assert not done
+    [retained] = done
+    [summary] = await store.list_banks()
+    assert (summary.name, summary.memories) == ("fresh", 1)
+    async with store.transaction(read_only=True) as conn:
+        assert await store.bank_id(conn, "fresh") == bank_id
+    assert await store.retain_once("fresh", document("d", "joins the new bank"), same_id=True) == dataclasses.replace(
+        retained, already_stored=True
+    )
 
 
 async def test_search_numbers_the_query_terms_each_memory_holds(pool: asyncpg.Pool) -> None:

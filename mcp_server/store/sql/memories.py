@@ -9,6 +9,28 @@ from mcp_server.store.sql import StatementGroup, Template
 MEMORY_COLUMNS = "m.id, m.seq, m.text, m.context, m.tags, m.metadata, m.occurred_at, m.retained_at, m.document_id"
 
 
+# The document of bank :bank whose chunks are exactly $3 with the fields $4-$7 (with $2, only
+# that document), if one is; the first retained when several are.
+IDENTICAL_DOCUMENT = """
+        SELECT head.document_id, whole.ids
+        FROM {schema}.memories AS head
+        CROSS JOIN LATERAL (
+            SELECT array_agg(m.id ORDER BY m.chunk_index) AS ids, min(m.seq) AS first_seq
+            FROM {schema}.memories AS m
+            WHERE m.bank_id = :bank AND m.document_id = head.document_id
+            HAVING array_agg(m.text ORDER BY m.chunk_index) = $3::text[]
+               AND bool_and(m.context IS NOT DISTINCT FROM $4::text)
+               AND bool_and(m.tags = $5::text[])
+               AND bool_and(m.metadata = $6::jsonb)
+               AND bool_and(m.occurred_at IS NOT DISTINCT FROM $7::timestamptz)
+        ) AS whole
+        WHERE head.bank_id = :bank AND head.chunk_index = 0 AND md5(head.text) = md5(($3::text[])[1])
+          AND ($2::text IS NULL OR head.document_id = $2)
+        ORDER BY whole.first_seq
+        LIMIT 1
+    """
+
+
 class MemorySQL(StatementGroup):
     """The statements of one schema's banks, documents and memories (search is in `search`)."""
 
@@ -71,24 +93,21 @@ class MemorySQL(StatementGroup):
     delete_document = Template("DELETE FROM {schema}.documents WHERE bank_id = $1 AND id = $2 RETURNING id")
     # Driven from the documents whose first chunk has the same digest (one index probe), each
     # compared whole through its own index scan, so no plan reads the whole bank.
-    identical_document = Template("""
-        SELECT head.document_id, whole.ids
-        FROM {schema}.memories AS head
-        CROSS JOIN LATERAL (
-            SELECT array_agg(m.id ORDER BY m.chunk_index) AS ids, min(m.seq) AS first_seq
-            FROM {schema}.memories AS m
-            WHERE m.bank_id = $1 AND m.document_id = head.document_id
-            HAVING array_agg(m.text ORDER BY m.chunk_index) = $3::text[]
-               AND bool_and(m.context IS NOT DISTINCT FROM $4::text)
-               AND bool_and(m.tags = $5::text[])
-               AND bool_and(m.metadata = $6::jsonb)
-               AND bool_and(m.occurred_at IS NOT DISTINCT FROM $7::timestamptz)
-        ) AS whole
-        WHERE head.bank_id = $1 AND head.chunk_index = 0 AND md5(head.text) = md5(($3::text[])[1])
-          AND ($2::text IS NULL OR head.document_id = $2)
-        ORDER BY whole.first_seq
-        LIMIT 1
-    """)
+    identical_document = Template(IDENTICAL_DOCUMENT.replace(":bank", "$1"))
+    # `ensure_bank` and then `identical_document` in one round trip ($1 the bank's name, $2-$7 as
+    # there). No row: a concurrent retain is creating the bank (see `ensure_bank`'s caller).
+    ensure_bank_finding_identical = Template(
+        """
+        WITH inserted AS (
+            INSERT INTO {schema}.banks (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id
+        ),
+        bank AS (SELECT id FROM inserted UNION ALL SELECT id FROM {schema}.banks WHERE name = $1 LIMIT 1)
+        SELECT bank.id AS bank_id, found.document_id, found.ids
+        FROM bank LEFT JOIN LATERAL ("""
+        + IDENTICAL_DOCUMENT.replace(":bank", "bank.id")
+        + """) AS found ON true
+    """
+    )
 
     delete_bank_memories = Template("""
         WITH gone AS (DELETE FROM {schema}.memories WHERE bank_id = $1 RETURNING 1) SELECT count(*) FROM gone
