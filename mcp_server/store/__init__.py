@@ -2,9 +2,10 @@
 
 from mcp_server.store.codecs import register_vector_codec
 from mcp_server.store.provisioning import Provisioner
+from mcp_server.store.records import BankSummary, NewDocument, UnknownBank
 from mcp_server.store.registry import StoreRegistry
 from mcp_server.store.search import Candidate, SearchRequest, StoredMemory
-from mcp_server.store.tenant_store import BankSummary, NewDocument, TenantStore, UnknownBank
+from mcp_server.store.tenant_store import TenantStore
 from mcp_server.store.vectors import VectorRewrite, recorded_embedder, stored_dimension
 
 __all__ = [

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from mcp_server.store.records import UnknownBank
 from mcp_server.store.search import StoredMemory, stored_memory
-from mcp_server.store.tenant_store import TenantStore, UnknownBank
+from mcp_server.store.tenant_store import TenantStore
 
 PageOrder = Literal["retained", "occurred"]
 

@@ -6,17 +6,15 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 import anyio
 import asyncpg
-from pgvector import Vector
 
 from mcp_server.db.pool import Connection, LateCommits, Waiting, connection_failures_as_unavailable
-from mcp_server.errors import Limited, NotFound, Unavailable
+from mcp_server.errors import Limited, Unavailable
 from mcp_server.store import search as searching
+from mcp_server.store.records import BankSummary, NewDocument, RetainedDocument, UnknownBank, as_vectors
 from mcp_server.store.search import Candidate, CommonWords, SearchRequest
 from mcp_server.store.sql import EXTENSION_SCHEMA, SchemaNames
 from mcp_server.store.sql.browse import BrowseSQL
@@ -44,38 +42,6 @@ CONTENTION = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 CONTENDED = "another call was changing the same memories at that moment; nothing was changed, so retry."
 
 
-@dataclass(frozen=True, slots=True)
-class BankSummary:
-    """One bank and what it holds."""
-
-    name: str
-    memories: int
-    documents: int
-    last_retained_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class NewDocument:
-    """A document to retain: its chunks and the fields every chunk's memory shares."""
-
-    document_id: str
-    chunks: Sequence[str]
-    context: str | None
-    tags: Sequence[str]
-    metadata: dict[str, Any]
-    occurred_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class RetainedDocument:
-    """A document in a bank: its id and its memories' ids, in order; `already_stored` when a
-    retain found it there and wrote nothing."""
-
-    document_id: str
-    memory_ids: list[uuid.UUID]
-    already_stored: bool = False
-
-
 async def _roll_back(conn: Connection) -> None:
     """End a failed transaction, even while the caller is being cancelled.
 
@@ -86,19 +52,6 @@ async def _roll_back(conn: Connection) -> None:
         return
     with anyio.CancelScope(shield=True), suppress(Exception):
         await conn.execute(ROLLBACK)
-
-
-def as_vectors(vectors: Sequence[Any]) -> list[Vector]:
-    """Wrap vectors for a `vector[]` parameter (a bare array would read as a 2-D array)."""
-    return [v if isinstance(v, Vector) else Vector(v) for v in vectors]
-
-
-class UnknownBank(NotFound):
-    """The bank does not exist in this tenant's schema."""
-
-    def __init__(self, bank: str) -> None:
-        super().__init__(f"bank {bank!r} does not exist.")
-        self.bank = bank
 
 
 CHANGED_ELSEWHERE = (

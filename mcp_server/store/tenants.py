@@ -17,10 +17,11 @@ import asyncpg
 
 from mcp_server.db.pool import Connection, connection_failures_as_unavailable
 from mcp_server.errors import InvalidInput, Misconfigured, NotFound, Unavailable
+from mcp_server.store.records import BankSummary
 from mcp_server.store.sql import EXTENSION_SCHEMA, SchemaNames
 from mcp_server.store.sql import catalog as sql
 from mcp_server.store.sql.tenants import TenantSQL
-from mcp_server.store.tenant_store import CHANGED_ELSEWHERE, BankSummary, TenantStore
+from mcp_server.store.tenant_store import CHANGED_ELSEWHERE, TenantStore
 from mcp_server.tenancy import tenant_role_name
 
 

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from mcp_server.errors import Misconfigured
+from mcp_server.store.records import as_vectors
 from mcp_server.store.sql import SchemaNames
 from mcp_server.store.sql.vectors import VectorSQL
-from mcp_server.store.tenant_store import TenantStore, as_vectors
+from mcp_server.store.tenant_store import TenantStore
 
 logger = logging.getLogger(__name__)
 
