@@ -288,12 +288,7 @@ class TenantStore:
         limits: TenantLimits | None,
     ) -> None:
         sql = self.memory_sql
-        # The upsert locks the document row, so concurrent re-retains of one id serialise.
-        # A new document has no memories to replace: skipping the delete also spares a bank
-        # the planner has no statistics for yet a scan of all its memories (1 ms per 3,500).
-        if not await conn.fetchval(sql.upsert_document, bank_id, document.document_id):
-            await conn.execute(sql.delete_document_memories, bank_id, document.document_id)
-        shared = (
+        values: tuple[Any, ...] = (
             bank_id,
             document.document_id,
             ids,
@@ -303,10 +298,16 @@ class TenantStore:
             document.metadata,
             document.occurred_at,
         )
-        if vectors is not None and self.has_vectors:
-            await conn.execute(sql.insert_memories_embedded, *shared, as_vectors(vectors))
-        else:
-            await conn.execute(sql.insert_memories, *shared)
+        embedded = vectors is not None and self.has_vectors
+        if embedded:
+            values = (*values, as_vectors(vectors or ()))
+        # A new document has no memories to replace: its memories go in with its row. Skipping
+        # the delete also spares a bank the planner has no statistics for yet a scan of all its
+        # memories (1 ms per 3,500).
+        new_document = sql.upsert_new_document_embedded if embedded else sql.upsert_new_document
+        if not await conn.fetchval(new_document, *values):
+            await conn.execute(sql.delete_document_memories, bank_id, document.document_id)
+            await conn.execute(sql.insert_memories_embedded if embedded else sql.insert_memories, *values)
         if limits is not None and (limits.max_memories or limits.max_bytes):
             # Checked after the writes, so the tenant's retains queue on its quota lock only
             # for the check and the commit, not for their inserts: the lock is held until

@@ -248,7 +248,12 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
             assert await conn.fetchval(f'SELECT count(*) FROM "{schema}".documents') == 0
         # Vectors: retain with embeddings, hybrid search picking by rarer words, then a reembed.
         vectors = [np.eye(384, dtype=np.float32)[i] for i in range(2)]
+        await store.retain("notes", document("d3", "Goats climb."), None)
+        # Replacing a document: its old memories deleted, then the new ones inserted.
         await store.retain("notes", document("d3", "Goats climb the wire.", "Kiwis again."), vectors)
+        await store.retain("spare", document("d5", "Goats again."), None)
+        await store.retain("spare", document("d5", "Goats once more."), None)
+        assert await store.forget_bank("spare") == 1
         async with store.transaction() as conn:
             # Statistics make every word here common at a threshold of 0 rows: candidates are picked
             # by the pruned query.

@@ -31,6 +31,34 @@ IDENTICAL_DOCUMENT = """
     """
 
 
+# The document's row ($1 the bank, $2 its id), inserted or touched; returns whether it is new (a
+# row just inserted has no xmax; one updated by ON CONFLICT has this transaction's), so that a new
+# one skips deleting its (no) old memories. The upsert locks the row: concurrent retains of one
+# document queue up here.
+UPSERT_DOCUMENT = """
+        INSERT INTO {schema}.documents (bank_id, id) VALUES ($1, $2)
+        ON CONFLICT (bank_id, id) DO UPDATE SET retained_at = now()
+        RETURNING xmax = '0'::xid AS created
+    """
+# The document's chunks as memories: ids $3, texts $4, the fields every chunk shares $5-$8 (and
+# the vectors $9).
+INSERT_MEMORIES = """
+        INSERT INTO {schema}.memories
+            (id, bank_id, document_id, chunk_index, text, context, tags, metadata, occurred_at)
+        SELECT chunk.id, $1, $2, chunk.ord - 1, chunk.text, $5, $6, $7, $8
+        FROM unnest($3::uuid[], $4::text[]) WITH ORDINALITY AS chunk (id, text, ord)
+    """
+INSERT_MEMORIES_EMBEDDED = """
+        INSERT INTO {schema}.memories
+            (id, bank_id, document_id, chunk_index, text, context, tags, metadata, occurred_at, embedding)
+        SELECT chunk.id, $1, $2, chunk.ord - 1, chunk.text, $5, $6, $7, $8, chunk.embedding
+        FROM unnest($3::uuid[], $4::text[], $9::{vector_schema}.vector[]) WITH ORDINALITY
+            AS chunk (id, text, embedding, ord)
+    """
+NEW_ONLY = " WHERE (SELECT created FROM upserted)"
+CREATED = " SELECT created FROM upserted"
+
+
 class MemorySQL(StatementGroup):
     """The statements of one schema's banks, documents and memories (search is in `search`)."""
 
@@ -40,13 +68,6 @@ class MemorySQL(StatementGroup):
             INSERT INTO {schema}.banks (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id
         )
         SELECT id FROM inserted UNION ALL SELECT id FROM {schema}.banks WHERE name = $1 LIMIT 1
-    """)
-    # Returns whether the document is new (a row just inserted has no xmax; one updated by ON
-    # CONFLICT has this transaction's), so that a new one skips deleting its (no) old memories.
-    upsert_document = Template("""
-        INSERT INTO {schema}.documents (bank_id, id) VALUES ($1, $2)
-        ON CONFLICT (bank_id, id) DO UPDATE SET retained_at = now()
-        RETURNING xmax = '0'::xid AS created
     """)
     # Storage limits: retains of one schema that check them run one at a time, so two at the
     # limit cannot both see room; forgets never take this lock, they only free room.
@@ -66,19 +87,23 @@ class MemorySQL(StatementGroup):
         SELECT id FROM {schema}.documents WHERE bank_id = $1 AND id = ANY($2::text[]) ORDER BY id FOR UPDATE
     """)
     delete_document_memories = Template("DELETE FROM {schema}.memories WHERE bank_id = $1 AND document_id = $2")
-    insert_memories = Template("""
-        INSERT INTO {schema}.memories
-            (id, bank_id, document_id, chunk_index, text, context, tags, metadata, occurred_at)
-        SELECT chunk.id, $1, $2, chunk.ord - 1, chunk.text, $5, $6, $7, $8
-        FROM unnest($3::uuid[], $4::text[]) WITH ORDINALITY AS chunk (id, text, ord)
-    """)
-    insert_memories_embedded = Template("""
-        INSERT INTO {schema}.memories
-            (id, bank_id, document_id, chunk_index, text, context, tags, metadata, occurred_at, embedding)
-        SELECT chunk.id, $1, $2, chunk.ord - 1, chunk.text, $5, $6, $7, $8, chunk.embedding
-        FROM unnest($3::uuid[], $4::text[], $9::{vector_schema}.vector[]) WITH ORDINALITY
-            AS chunk (id, text, embedding, ord)
-    """)
+    insert_memories = Template(INSERT_MEMORIES)
+    insert_memories_embedded = Template(INSERT_MEMORIES_EMBEDDED)
+    # `UPSERT_DOCUMENT`, and when the document is new (the common case), its memories too: one
+    # round trip. A document that was there already gets none here; the caller deletes its old
+    # memories and then inserts the new ones.
+    upsert_new_document = Template(
+        "WITH upserted AS (" + UPSERT_DOCUMENT + "), inserted AS (" + INSERT_MEMORIES + NEW_ONLY + ")" + CREATED
+    )
+    upsert_new_document_embedded = Template(
+        "WITH upserted AS ("
+        + UPSERT_DOCUMENT
+        + "), inserted AS ("
+        + INSERT_MEMORIES_EMBEDDED
+        + NEW_ONLY
+        + ")"
+        + CREATED
+    )
     delete_memories = Template("""
         DELETE FROM {schema}.memories WHERE bank_id = $1 AND id = ANY($2::uuid[])
         RETURNING id, document_id
