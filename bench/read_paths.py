@@ -16,39 +16,18 @@ Quote the medians and ratios: the machine may be shared. Not a test: CI does not
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import os
-import statistics
 import sys
-import time
-from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-import anyio
-import platformdirs
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import schema_benches
+from schema_benches import percentile, timed_ms
 from sentences import memories
 
-CACHE = platformdirs.user_cache_path("bulkhead") / "bench"
 BANK = "bench"
 WARM_UP = 10
-
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-
-
-async def timed_ms(work: Awaitable[Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    result = await work
-    return (time.perf_counter() - started) * 1000, result
 
 
 def line(name: str, values: list[float]) -> str:
@@ -115,27 +94,15 @@ async def _list_banks_awaited(store: Any) -> list[Any]:
         return list(await conn.fetch(store.memory_sql.list_banks))
 
 
-async def run(args: argparse.Namespace) -> None:
-    load_before = os.getloadavg()
-    print(f"Bulkhead read paths, {time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} cores")
-    for schema in args.schemas:
-        say(f"timing {schema}")
-        await one_schema(schema, args.calls)
-    load_after = os.getloadavg()
-    print(f"load average {load_before[0]:.1f} before / {load_after[0]:.1f} after")
-    print("command: " + " ".join([Path(sys.executable).name, *sys.argv]))
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--schemas", type=lambda text: text.split(","), default=["bench_10000", "bench_100000", "bench_1000000"]
+    schema_benches.main(
+        __doc__ or "",
+        "read paths",
+        one_schema,
+        schemas=["bench_10000", "bench_100000", "bench_1000000"],
+        calls=200,
+        calls_help="timed calls of each kind per schema",
     )
-    parser.add_argument("--calls", type=int, default=200, help="timed calls of each kind per schema")
-    args = parser.parse_args()
-    if not os.environ.get("BULKHEAD_DATABASE_URL"):
-        os.environ.setdefault("BULKHEAD_DATA_DIR", str(CACHE / "pg"))
-    anyio.run(run, args)
 
 
 if __name__ == "__main__":

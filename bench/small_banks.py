@@ -22,40 +22,21 @@ Quote the medians and ratios: the machine may be shared. Not a test: CI does not
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import os
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import anyio
-import platformdirs
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import schema_benches
+from schema_benches import percentile, timed_ms
 from sentences import memories
 
-CACHE = platformdirs.user_cache_path("bulkhead") / "bench"
 SMALL_BANK = "bench-small"
 SMALL_SIZE = 50
 LARGE_BANK = "bench"
 EXACT_SIZES = (1000, 2000, 5000, 10000, 20000)
-
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-
-
-async def timed_ms(work: Any) -> tuple[float, Any]:
-    started = time.perf_counter()
-    result = await work
-    return (time.perf_counter() - started) * 1000, result
 
 
 async def one_schema(schema: str, calls: int) -> None:
@@ -144,25 +125,15 @@ async def exact_costs(store: Any) -> None:
     print("  comparing every vector of a bank of n memories, p50: " + ", ".join(line))
 
 
-async def run(args: argparse.Namespace) -> None:
-    load_before = os.getloadavg()
-    print(f"Bulkhead small banks, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores")
-    for schema in args.schemas:
-        say(f"timing {schema}")
-        await one_schema(schema, args.calls)
-    load_after = os.getloadavg()
-    print(f"load average {load_before[0]:.1f} before / {load_after[0]:.1f} after")
-    print("command: " + " ".join([Path(sys.executable).name, *sys.argv]))
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--schemas", type=lambda text: text.split(","), default=["bench_100000", "bench_1000000"])
-    parser.add_argument("--calls", type=int, default=60, help="searches of each kind per schema")
-    args = parser.parse_args()
-    if not os.environ.get("BULKHEAD_DATABASE_URL"):
-        os.environ.setdefault("BULKHEAD_DATA_DIR", str(CACHE / "pg"))
-    anyio.run(run, args)
+    schema_benches.main(
+        __doc__ or "",
+        "small banks",
+        one_schema,
+        schemas=["bench_100000", "bench_1000000"],
+        calls=60,
+        calls_help="searches of each kind per schema",
+    )
 
 
 if __name__ == "__main__":
