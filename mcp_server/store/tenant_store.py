@@ -54,6 +54,11 @@ async def _roll_back(conn: Connection) -> None:
         await conn.execute(ROLLBACK)
 
 
+def _already_stored(row: asyncpg.Record) -> RetainedDocument:
+    """The identical document an `identical_document` row names, which a retain need not write."""
+    return RetainedDocument(row["document_id"], list(row["ids"]), already_stored=True)
+
+
 CHANGED_ELSEWHERE = (
     "this tenant's memory store was just changed by an operator (removed, or its embeddings "
     "recomputed); nothing was changed by this call, so retry it."
@@ -126,8 +131,8 @@ class TenantStore:
         `read_only` makes PostgreSQL refuse any write, and lets the caller go on before the
         COMMIT is back (`LateCommits`). `snapshot` makes it read-only and repeatable-read: every
         statement sees one state (export). `plans` (read-only) has every statement planned for its
-        values, or once per connection (recall's search, see `CUSTOM_PLANS`, `GENERIC_PLANS`). A lost or refused connection comes
-        out as `Unavailable`, as does a schema changed elsewhere.
+        values, or once per connection (recall's search, see `CUSTOM_PLANS`, `GENERIC_PLANS`).
+        A lost or refused connection comes out as `Unavailable`, as does a schema changed elsewhere.
         """
         if snapshot:
             begin = self.begin_snapshot
@@ -266,9 +271,7 @@ class TenantStore:
             # As in `_ensure_bank`: a concurrent retain created the bank, and a new snapshot sees it.
             bank_id = await self.bank_id(conn, bank)
             return bank_id, await self._identical(conn, bank_id, document, same_id=same_id)
-        if row["document_id"] is None:
-            return int(row["bank_id"]), None
-        return int(row["bank_id"]), RetainedDocument(row["document_id"], list(row["ids"]), already_stored=True)
+        return int(row["bank_id"]), _already_stored(row) if row["document_id"] is not None else None
 
     async def _ensure_bank(self, conn: Connection, bank: str) -> int:
         bank_id = await conn.fetchval(self.memory_sql.ensure_bank, bank)
@@ -416,7 +419,7 @@ class TenantStore:
         row = await conn.fetchrow(
             self.memory_sql.identical_document, bank_id, *self._identical_values(document, same_id=same_id)
         )
-        return None if row is None else RetainedDocument(row["document_id"], list(row["ids"]), already_stored=True)
+        return None if row is None else _already_stored(row)
 
     @staticmethod
     def _identical_values(document: NewDocument, *, same_id: bool) -> tuple[Any, ...]:
