@@ -55,20 +55,32 @@ INSERT_MEMORIES_EMBEDDED = """
         FROM unnest($3::uuid[], $4::text[], $9::{vector_schema}.vector[]) WITH ORDINALITY
             AS chunk (id, text, embedding, ord)
     """
-NEW_ONLY = " WHERE (SELECT created FROM upserted)"
-CREATED = " SELECT created FROM upserted"
+
+
+def upserting_new_document(insert_memories: str) -> str:
+    """`UPSERT_DOCUMENT`, then `insert_memories` only if the document is new; returns `created`."""
+    return (
+        "WITH upserted AS ("
+        + UPSERT_DOCUMENT
+        + "), inserted AS ("
+        + insert_memories
+        + " WHERE (SELECT created FROM upserted)) SELECT created FROM upserted"
+    )
+
+
+# The bank named $1, created if there is none, as the CTE `bank` (one row, `id`). No row when a
+# concurrent transaction is creating it: this statement's snapshot predates that commit.
+BANK_NAMED = """inserted AS (
+            INSERT INTO {schema}.banks (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id
+        ),
+        bank AS (SELECT id FROM inserted UNION ALL SELECT id FROM {schema}.banks WHERE name = $1 LIMIT 1)"""
 
 
 class MemorySQL(StatementGroup):
     """The statements of one schema's banks, documents and memories (search is in `search`)."""
 
     bank_id = Template("SELECT id FROM {schema}.banks WHERE name = $1")
-    ensure_bank = Template("""
-        WITH inserted AS (
-            INSERT INTO {schema}.banks (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id
-        )
-        SELECT id FROM inserted UNION ALL SELECT id FROM {schema}.banks WHERE name = $1 LIMIT 1
-    """)
+    ensure_bank = Template("WITH " + BANK_NAMED + " SELECT id FROM bank")
     # Storage limits: retains of one schema that check them run one at a time, so two at the
     # limit cannot both see room; forgets never take this lock, they only free room.
     quota_lock = Template("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))")
@@ -92,18 +104,8 @@ class MemorySQL(StatementGroup):
     # `UPSERT_DOCUMENT`, and when the document is new (the common case), its memories too: one
     # round trip. A document that was there already gets none here; the caller deletes its old
     # memories and then inserts the new ones.
-    upsert_new_document = Template(
-        "WITH upserted AS (" + UPSERT_DOCUMENT + "), inserted AS (" + INSERT_MEMORIES + NEW_ONLY + ")" + CREATED
-    )
-    upsert_new_document_embedded = Template(
-        "WITH upserted AS ("
-        + UPSERT_DOCUMENT
-        + "), inserted AS ("
-        + INSERT_MEMORIES_EMBEDDED
-        + NEW_ONLY
-        + ")"
-        + CREATED
-    )
+    upsert_new_document = Template(upserting_new_document(INSERT_MEMORIES))
+    upsert_new_document_embedded = Template(upserting_new_document(INSERT_MEMORIES_EMBEDDED))
     delete_memories = Template("""
         DELETE FROM {schema}.memories WHERE bank_id = $1 AND id = ANY($2::uuid[])
         RETURNING id, document_id
@@ -122,16 +124,11 @@ class MemorySQL(StatementGroup):
     # `ensure_bank` and then `identical_document` in one round trip ($1 the bank's name, $2-$7 as
     # there). No row: a concurrent retain is creating the bank (see `ensure_bank`'s caller).
     ensure_bank_finding_identical = Template(
-        """
-        WITH inserted AS (
-            INSERT INTO {schema}.banks (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id
-        ),
-        bank AS (SELECT id FROM inserted UNION ALL SELECT id FROM {schema}.banks WHERE name = $1 LIMIT 1)
-        SELECT bank.id AS bank_id, found.document_id, found.ids
-        FROM bank LEFT JOIN LATERAL ("""
+        "WITH "
+        + BANK_NAMED
+        + " SELECT bank.id AS bank_id, found.document_id, found.ids FROM bank LEFT JOIN LATERAL ("
         + IDENTICAL_DOCUMENT.replace(":bank", "bank.id")
-        + """) AS found ON true
-    """
+        + ") AS found ON true"
     )
 
     delete_bank_memories = Template("""
