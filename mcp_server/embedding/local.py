@@ -14,7 +14,6 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -22,6 +21,7 @@ import numpy as np
 
 from mcp_server.config import LOCAL_EMBEDDING_DIM
 from mcp_server.embedding.base import QueryCache, Vector, normalise
+from mcp_server.embedding.encoder_graph import INPUT, OUTPUT
 from mcp_server.embedding.quantized import quantized_model
 from mcp_server.errors import BulkheadError, Misconfigured, Unavailable
 
@@ -79,8 +79,12 @@ class _Model:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         with quantized_model(path, MODEL_SHA256) as built:
-            self.session = onnxruntime.InferenceSession(str(built), options, providers=["CPUExecutionProvider"])
-        self.inputs = {i.name for i in self.session.get_inputs()}
+            # Residual and normalisation stay two nodes: fused into SkipLayerNormalization they
+            # took three times as long on a short text (35 against 12 us for 16 pieces), a
+            # quarter of the whole model's time.
+            self.session = onnxruntime.InferenceSession(
+                str(built), options, providers=["CPUExecutionProvider"], disabled_optimizers=["SkipLayerNormFusion"]
+            )
         self.tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         # The tokenizer file pads every text to 128 pieces; a text run alone needs none.
@@ -98,12 +102,8 @@ class _Model:
         return [self._run(encoding.ids) for encoding in self.tokenizer.encode_batch(list(texts))]
 
     def _run(self, ids: list[int]) -> Vector:
-        tokens = np.array([ids], dtype=np.int64)
-        feeds: dict[str, Any] = {"input_ids": tokens, "attention_mask": np.ones_like(tokens)}
-        if "token_type_ids" in self.inputs:
-            feeds["token_type_ids"] = np.zeros_like(tokens)
-        hidden = self.session.run(None, feeds)[0]
-        return normalise(hidden.mean(axis=1))[0]
+        pooled = self.session.run([OUTPUT], {INPUT: np.array([ids], dtype=np.int32)})[0]
+        return normalise(pooled)[0]
 
 
 class LocalEmbedder:

@@ -12,9 +12,10 @@ from helpers.embedding_stub import KEY, StubEmbeddings, embeddings_stub, stub_ve
 
 from mcp_server.config import load_settings
 from mcp_server.embedding import build_embedder
-from mcp_server.embedding.local import MODEL_SHA256, LocalEmbedder, model_path
+from mcp_server.embedding.encoder_graph import INPUT, OUTPUT, encoder_graph
+from mcp_server.embedding.local import MODEL_SHA256, TOKENIZER_PATH, LocalEmbedder, model_path
 from mcp_server.embedding.openai_compatible import OpenAICompatibleEmbedder, endpoint
-from mcp_server.embedding.quantized import quantized_model
+from mcp_server.embedding.quantized import fold, quantized_model
 from mcp_server.errors import BulkheadError, Misconfigured
 
 pytestmark = pytest.mark.anyio
@@ -90,6 +91,36 @@ def test_the_int8_model_is_built_once_and_cached(tmp_path: Path) -> None:
         elsewhere, same = build(unusable)
         assert same == content and elsewhere.parent != unusable and not elsewhere.exists()
     assert not list((tmp_path / "shared").iterdir())
+
+
+def test_the_compact_graph_computes_what_the_pinned_file_does(tmp_path: Path, local: LocalEmbedder) -> None:
+    import onnx
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+    fold(model_path(), tmp_path / "folded.onnx")
+    compact = encoder_graph(onnx.load(str(tmp_path / "folded.onnx")))
+    onnx.checker.check_model(compact)
+    assert len(compact.graph.node) < len(onnx.load(str(model_path())).graph.node) / 3
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    ours = onnxruntime.InferenceSession(compact.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    pinned = onnxruntime.InferenceSession(str(model_path()), options, providers=["CPUExecutionProvider"])
+    tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
+    tokenizer.no_padding()
+    texts = ["ok", "My sister adopted a kitten last spring.", "Caroline: the support group " * 20]
+    int8 = local.encode_now(texts)
+    for text, quantized in zip(texts, int8, strict=True):
+        ids = np.array([tokenizer.encode(text).ids], dtype=np.int64)
+        hidden = pinned.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": 0 * ids})[0]
+        expected = hidden.mean(axis=1)[0]
+        got = ours.run([OUTPUT], {INPUT: ids.astype(np.int32)})[0][0]
+        # The same function to float precision: the rewrite changes how, not what, it computes.
+        assert np.allclose(got, expected, atol=1e-4)
+        # Its int8 build, which the embedder runs, stays close to it on a sentence (about 0.95;
+        # a text of one word piece moves further, 0.87 for "ok").
+        if len(text) > 2:
+            assert float(quantized @ (expected / np.linalg.norm(expected))) > 0.93
 
 
 async def test_local_query_cache_is_per_namespace_and_read_only(local: LocalEmbedder) -> None:
