@@ -95,9 +95,8 @@ class _Model:
 
         Alone, not in a padded batch: the int8 model quantizes each run's activations with one
         scale, so a text batched with others got a vector that depends on them (cosine ~0.99 to
-        its own), and a recall's vector on another tenant's query merged into the same run.
-        That costs a third more than batching would (8 short sentences: 14.3 ms alone, 10.6 ms as
-        one batch, one thread), and is still faster than a batch of the float32 model (20.7 ms).
+        its own), and a recall's vector on another tenant's query merged into the same run. The
+        compact graph needs no mask for a text alone, and runs one at about 1.1 ms for 20 pieces.
         """
         return [self._run(encoding.ids) for encoding in self.tokenizer.encode_batch(list(texts))]
 
