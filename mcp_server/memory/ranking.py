@@ -1,17 +1,17 @@
 """Ranking: the full-text query, and fusing recall's signals into one score.
 
 Every ranking constant lives here, measured on the LoCoMo development split (five
-conversations, 762 questions of categories 1-4, turn-level recall_any@k), where the ranking
-scores @5 0.773, @10 0.846, @50 0.948 in sample. The fusion constants are checked by
-leave-one-conversation-out (`bench/locomo.py --folds`): a coordinate-ascent search on @10 over
-the values beside each constant, run on four conversations and scored on the fifth, for each
-of the five. Run fold by fold it scores @10 0.841 held out (mean over folds) against 0.844 in
-sample, so the constants generalise to within 0.01. Run on all five, it moves three values
-(SEMANTIC_WEIGHT, SPEAKER_BONUS, RECENCY_WEIGHT; see there) that the folds do not move, or not
-in most of them. Beside each constant: "held out" is what
-turning its piece off costs @10 on the held-out conversations, "in sample" what it costs on all
-five, and "folds" in how many of the five the search picked the value. No rule looks at a
-conversation, a question or a name in the data.
+conversations, 762 questions of categories 1-4, turn-level recall_any@k). The fusion constants
+are checked by leave-one-conversation-out (`bench/locomo.py --folds`): a coordinate-ascent
+search on @10 over the values beside each constant, run on four conversations and scored on the
+fifth, for each of the five. The figures beside each constant come from the run of 2026-12-06
+with the local model's compact int8 build (`embedding.encoder_graph`): the constants score @10
+0.846 in sample and 0.840 held out (mean over the five folds; @5 0.783 / 0.781, @50 0.933 /
+0.939), so they generalise to within 0.01. Beside each constant: "held out" is what its piece
+(turned off) adds @10 on the held-out conversations, with each fold's picks; "in sample" what it
+adds on all five at the current values; "folds" in how many of the five the search picked the
+value. The search on all five moves five values (to @10 0.858 in sample) that most folds do not
+pick, so they stay. No rule looks at a conversation, a question or a name in the data.
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ MIN_PREFIX_CHARS = 3
 # -- candidates -------------------------------------------------------------------------------
 
 # Memories taken from each leg (full-text, vector) before fusion; a recall asking for more
-# results takes that many. Chosen for speed at equal quality: with the int8 model, 30 scores as
-# 50 @10 in sample (0.846) and held out (0.845), the folds pick 30 in 3 of 5, and @5 loses 0.005
-# in sample, 0.001 held out; 100 scores 0.844. Reading and fusing 30 instead of 50 per leg took
-# recall at 100k from about 16 to 14 ms (bench/latency.py).
+# results takes that many. Chosen for speed: 30 scores 0.846 @10 in sample, 50 and 100 0.848
+# (folds: 30 in 1 of 5, 50 in 2, 100 in 2; the run before, with the earlier int8 build, had 30
+# in 3 of 5 and equal @10 held out). Reading and fusing 30 instead of 50 per leg took recall at
+# 100k from about 16 to 14 ms (bench/latency.py).
 CANDIDATES_PER_LEG = 30
 # A word in more memories of the schema than this (by the planner's statistics) is common: it
 # picks full-text candidates only together with all the query's other words, so no query ranks
@@ -64,52 +64,55 @@ NEIGHBOUR_WINDOW = timedelta(hours=1)
 # `word_weights`), and ts_rank only among memories holding equally rare words: ts_rank counts
 # how often and how close the words occur, but not how rare they are, so a memory naming the
 # person asked about twice outranked the one holding the question's other words. Held out
-# -0.028 @10, in sample -0.024 (folds: 5 of 5); @5 -0.024 in sample.
+# +0.015 @10, in sample +0.025 (folds: 5 of 5).
 WORD_RARITY = True
 # Reciprocal-rank fusion: a list contributes weight / (RRF_K + rank). The usual k of 60 treats
-# rank 1 and rank 10 almost alike; 5 trusts the top of each list (60: -0.084 @10 in sample;
-# 3, 10 and 20 within 0.002). Folds: 5 in 2 of 5, 20 in 2, 3 in one.
+# rank 1 and rank 10 almost alike; 5 trusts the top of each list (60: 0.735 @10 in sample
+# against 0.846; 3 and 10 within 0.005). Folds: 5 in 4 of 5, 10 in one.
 RRF_K = 5
 # The three lists: full-text rank; cosine similarity; and cosine "in context", the similarity
 # of the query to the memory together with the one retained before it (a reply is often only
-# intelligible with the question before it). The context list: held out -0.023 @10, in sample
-# -0.007 (folds: 0.5 in 5 of 5). The plain cosine list: held out -0.009 @10, in sample -0.001
-# (folds: 0.5 in 3 of 5, 0.25 in 2; 0.25 scores +0.007 @10 in sample, -0.005 @5, and the
-# search on all five picks it, but most folds do not; taken with a speaker bonus of 0.1, every
-# fold picks both, yet the list then helps only in sample: +0.009 @10, held out -0.003).
+# intelligible with the question before it). The context list: held out +0.006 @10, in sample
+# +0.010 (folds: 0.5 in 4 of 5, 0.75 in one).
+# The plain cosine list is not chosen on LoCoMo, where it helps in sample only (+0.003 @10, held
+# out -0.015; folds: 0.5 in 4 of 5, 0 in one; a search started with it off picks 0.25 in 4 of 5
+# and scores 0.842 held out against 0.840, +0.000 in sample and -0.003 held out). Every LoCoMo
+# memory is a turn with a neighbour before it. A memory without one has a context cosine equal to
+# its cosine, so this list is what weighs meaning as much as words (1.0 against the full-text
+# list's 1.0) in a bank of separate facts, which LoCoMo cannot measure.
 LEXICAL_WEIGHT = 1.0
 SEMANTIC_WEIGHT = 0.5
 CONTEXT_WEIGHT = 0.5
 # How much the previous memory counts in the context similarity, against the memory itself.
-# Folds: 1.0 in 2 of 5, 0.5 in 2, 0.75 in one; 0.5-1.5 within 0.002 in sample.
+# Folds: 1.0 in 4 of 5, 0.75 in one; 0.5-1.5 within 0.003 in sample.
 CONTEXT_PREVIOUS = 1.0
 # A memory also takes this share of its best neighbour's fused score: an answer sits next to
-# the question that names its topic. Held out -0.033 @10, in sample -0.022 (folds: 5 of 5).
+# the question that names its topic. Held out +0.024 @10, in sample +0.024 (folds: 0.4 in 3 of
+# 5, 0.6 in 2; 0.6 scores 0.845 in sample).
 NEIGHBOUR_SHARE = 0.4
 # A memory found by vector alone must be at least this similar to the query: all-MiniLM-L6-v2
 # puts unrelated sentences below ~0.25 and paraphrases above ~0.4. Not chosen on LoCoMo, where
-# it does nothing (held out 0.000 @10, in sample 0.000; folds: 4 of 5): it keeps unrelated
-# memories out of a bank where nothing matches.
+# it does nothing (held out 0.000 @10, in sample -0.001; folds: 0.3 in 2 of 5, 0.2 in 2, 0 in
+# one): it keeps unrelated memories out of a bank where nothing matches.
 MIN_COSINE = 0.3
 # Added when a memory falls in a period the query names (see time_hints): enough to lift it
-# over memories without the date, as a fused score rarely exceeds 0.45. Held out -0.019 @10, in
-# sample -0.030 (folds: 0.2 in 5 of 5).
+# over memories without the date, as a fused score rarely exceeds 0.45. Held out +0.016 @10, in
+# sample +0.021 (folds: 0.2 in 5 of 5).
 TIME_HINT_BONUS = 0.2
 # A named day also matches the days either side of it (time zones, "the night before"). Held
-# out -0.001 @10, in sample -0.001 (folds: 5 of 5).
+# out +0.001 @10, in sample +0.001 (folds: 5 of 5).
 TIME_HINT_SLACK = timedelta(days=1)
 # Added when a memory opens with a speaker label ("Alice: ...", the usual shape of a retained
 # conversation turn) naming someone the query names: a question about a person is most often
-# answered by what that person said. Held out -0.016 @10, in sample -0.014 (folds: 5 of 5; 0.1
-# scores +0.003 @10 in sample, -0.004 @50, and the search on all five picks it).
+# answered by what that person said. Held out +0.010 @10, in sample +0.014 (folds: 0.05 in 3 of
+# 5, 0.1 in 2; 0.1 scores 0.845 in sample).
 SPEAKER_BONUS = 0.05
 # A speaker label: one to four capitalised words and a colon, at the very start of the text.
 SPEAKER_LABEL = re.compile(r"\s*((?:[A-Z][\w'.-]*)(?: [A-Z][\w'.-]*){0,3}):\s")
 # Newer memories win near-ties: a bonus halving every RECENCY_HALF_LIFE of age, counted from
 # the newest candidate. Not chosen on LoCoMo, where questions span all sessions and it is
-# about neutral (held out -0.005 @10; in sample +0.001 @10 and +0.003 @5 without it, so the
-# search on all five drops it; folds: 5 of 5): it is there so that a fact restated later
-# ("moved to Porto") outranks the one it replaced.
+# about neutral (held out +0.001 @10, in sample +0.001; folds: 0.01 in 4 of 5, 0 in one): it is
+# there so that a fact restated later ("moved to Porto") outranks the one it replaced.
 RECENCY_WEIGHT = 0.01
 RECENCY_HALF_LIFE = timedelta(days=30)
 
