@@ -2,8 +2,9 @@
 
 The pinned export spells each layer's attention out in some thirty small nodes (reshapes,
 transposes, slices, masks) that onnxruntime cannot fuse; for a sentence of 20 word pieces they
-cost as much as the matrix products. This graph computes the same function with onnxruntime's
-fused operators, 68 nodes in all once quantized instead of 261:
+took about 1.2 of its 3.8 ms under onnxruntime's profiler, the matrix products 1.8. This graph
+computes the same function with onnxruntime's fused operators, 68 nodes in all once quantized
+instead of 261:
 
 - `EmbedLayerNormalization`: word and position embeddings (the token type is always 0, so its
   row is added to every position's), summed and normalised;
