@@ -42,8 +42,6 @@ PRODUCTS = (
     "intermediate.dense",
     "output.dense",
 )
-# The `LayerNormalization` after the residual with each product's output.
-NORMALISED_AFTER = {"attention.output.dense": "attention.output.LayerNorm", "output.dense": "output.LayerNorm"}
 
 
 def encoder_graph(folded: Any) -> Any:
@@ -105,7 +103,7 @@ def encoder_graph(folded: Any) -> Any:
         q, k, v = (product(x, p + f"attention.self.{part}", out + part) for part in ("query", "key", "value"))
         attended = node("MultiHeadAttention", [q, k, v], out + "attention", ms=True, num_heads=HEADS)
         projected = product(attended, p + "attention.output.dense", out + "attention.output")
-        middle = residual_norm(projected, x, p + NORMALISED_AFTER["attention.output.dense"], out + "middle")
+        middle = residual_norm(projected, x, p + "attention.output.LayerNorm", out + "middle")
         widened = node(
             "MatMul",
             [middle, constant(p + "intermediate.dense.weight", products[p + "intermediate.dense"])],
@@ -118,7 +116,7 @@ def encoder_graph(folded: Any) -> Any:
             ms=True,
         )
         narrowed = product(gelu, p + "output.dense", out + "output")
-        x = residual_norm(narrowed, middle, p + NORMALISED_AFTER["output.dense"], f"layer{index + 1}.input")
+        x = residual_norm(narrowed, middle, p + "output.LayerNorm", f"layer{index + 1}.input")
     node("ReduceMean", [x], OUTPUT, axes=[1], keepdims=0)
     graph = helper.make_graph(
         nodes,
