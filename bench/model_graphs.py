@@ -31,7 +31,7 @@ import onnxruntime
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sentences import memories
 
-from mcp_server.embedding.local import MODEL_SHA256, TOKENIZER_PATH, LocalEmbedder, model_path
+from mcp_server.embedding.local import MODEL_SHA256, LocalEmbedder, model_path
 from mcp_server.embedding.quantized import fold
 
 Embed = Callable[[list[int]], np.ndarray]
@@ -40,17 +40,14 @@ Embed = Callable[[list[int]], np.ndarray]
 BLOCK = 25
 
 
-def session(path: Path, **options: list[str]) -> onnxruntime.InferenceSession:
+def pinned_graph(path: Path) -> Embed:
+    """The pinned file's graph (mask and token types as inputs), mean-pooled, run as Bulkhead
+    runs its own build: one thread that sleeps when idle."""
     settings = onnxruntime.SessionOptions()
     settings.intra_op_num_threads = 1
     settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
     settings.log_severity_level = 3
-    return onnxruntime.InferenceSession(str(path), settings, providers=["CPUExecutionProvider"], **options)
-
-
-def pinned_graph(path: Path) -> Embed:
-    """The pinned file's graph (mask and token types as inputs), mean-pooled."""
-    model = session(path)
+    model = onnxruntime.InferenceSession(str(path), settings, providers=["CPUExecutionProvider"])
 
     def embed(ids: list[int]) -> np.ndarray:
         tokens = np.array([ids], dtype=np.int64)
@@ -70,14 +67,10 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=300, help="memories and questions each (default 300)")
     args = parser.parse_args()
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
-    tokenizer.enable_truncation(256)
-    tokenizer.no_padding()
     generated = list(memories(args.texts, seed=11))
     kinds = {"memories": [m.text for m in generated], "questions": [m.question for m in generated]}
-    compact = LocalEmbedder()._loaded()  # the build Bulkhead runs, from its cache
+    compact = LocalEmbedder()._loaded()  # the build Bulkhead runs, from its cache, and its tokenizer
     with tempfile.TemporaryDirectory(prefix="bulkhead-bench-") as work:
         folded, baseline_file = Path(work) / "folded.onnx", Path(work) / "pinned-int8.onnx"
         fold(model_path(), folded)
@@ -89,7 +82,7 @@ def main() -> None:
             f"local model ({MODEL_SHA256[:12]}), one text per run, one thread, the builds taking turns every {BLOCK} texts"
         )
         for kind, texts in kinds.items():
-            ids = [e.ids for e in tokenizer.encode_batch(texts)]
+            ids = [e.ids for e in compact.tokenizer.encode_batch(texts)]
             times: dict[str, list[float]] = {"pinned graph, int8 (before)": [], "compact graph, int8 (now)": []}
             ours, theirs = [], []
             for _ in range(3):
@@ -101,7 +94,7 @@ def main() -> None:
                         times["pinned graph, int8 (before)"].append((time.perf_counter() - started) * 1000)
                     for pieces in block:
                         started = time.perf_counter()
-                        ours.append(compact.session.run(None, {"input_ids": np.array([pieces], dtype=np.int32)})[0][0])
+                        ours.append(compact._run(pieces))
                         times["compact graph, int8 (now)"].append((time.perf_counter() - started) * 1000)
             medians = {name: statistics.median(values) for name, values in times.items()}
             pieces_p50 = statistics.median(len(p) for p in ids)
