@@ -44,6 +44,7 @@ class StoreRegistry:
                 self.pool,
                 schema,
                 vector_schema=self.provisioner.vector_schema,
+                embedding_dim=self.provisioner.embedding_dim,
                 on_missing=self.forget,
                 waiting=self.waiting,
                 late_commits=self.late_commits,

@@ -174,15 +174,16 @@ class CommonWords:
     def __init__(self, schema: str, sql: SearchSQL) -> None:
         self.schema = schema
         self.sql = sql
-        self._cached: dict[int, tuple[float, frozenset[str]]] = {}
+        self._cached: dict[int, tuple[float, list[str]]] = {}
 
-    async def read(self, conn: Connection, rows: int) -> frozenset[str]:
-        """Lexemes in more than `rows` memories of the schema."""
+    async def read(self, conn: Connection, rows: int) -> list[str]:
+        """Lexemes in more than `rows` memories of the schema, sorted (the same list until it is read again)."""
         now = time.monotonic()
         cached = self._cached.get(rows)
         if cached is not None and cached[0] > now:
             return cached[1]
-        found = frozenset(r["elem"] for r in await conn.fetch(self.sql.common_words, self.schema, rows))
+        # Kept sorted: a large schema has hundreds of them, and every search binds them all.
+        found = sorted({r["elem"] for r in await conn.fetch(self.sql.common_words, self.schema, rows)})
         self._cached[rows] = (now + COMMON_WORDS_TTL, found)
         return found
 
@@ -197,21 +198,21 @@ async def search(
     vector: Awaitable[Any] | None = None,
 ) -> list[Candidate]:
     """Run one search inside the caller's tenant transaction; `vector`, if given, is awaited last."""
-    common_words = await common.read(conn, request.common_word_rows) if request.words else frozenset()
+    common_words = await common.read(conn, request.common_word_rows) if request.words else []
     values = bound_values(request, common_words, request.vector if vector is None else await vector)
     statement = sql.hybrid if hybrid else sql.lexical
     rows = await conn.fetch(statement.text, *statement.arguments(values))
     return link_neighbours(rows, request.neighbour_window)
 
 
-def bound_values(request: SearchRequest, common_words: frozenset[str], vector: Any | None) -> dict[str, Any]:
-    """The search statement's named values for `request`."""
+def bound_values(request: SearchRequest, common_words: Sequence[str], vector: Any | None) -> dict[str, Any]:
+    """The search statement's named values for `request`; `common_words` sorted."""
     return {
         "bank": request.bank,
         "ranked_query": request.ranked_query,
         "terms": list(request.terms),
         "words": request.words,
-        "common_words": sorted(common_words),
+        "common_words": common_words,
         "vector": vector,
         "tags": list(request.tags) or None,
         "since": request.since,

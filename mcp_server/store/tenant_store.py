@@ -14,6 +14,7 @@ import asyncpg
 from mcp_server.db.pool import Connection, LateCommits, Waiting, connection_failures_as_unavailable
 from mcp_server.errors import Limited, Unavailable
 from mcp_server.store import search as searching
+from mcp_server.store.provisioning import DEFAULT_EMBEDDING_DIM
 from mcp_server.store.records import BankSummary, NewDocument, RetainedDocument, UnknownBank, as_vectors
 from mcp_server.store.search import Candidate, CommonWords, SearchRequest
 from mcp_server.store.sql import EXTENSION_SCHEMA, SchemaNames
@@ -75,7 +76,8 @@ class TenantStore:
     """The data layer of one schema. Statements are rendered once, at construction.
 
     `vector_schema` is where pgvector lives, or None when the database has no pgvector: then the
-    schema has no embedding column and every search is lexical. `on_missing` is called when the
+    schema has no embedding column and every search is lexical. `embedding_dim` is the dimension
+    of the schema's vectors, which the vector index's expression names. `on_missing` is called when the
     schema turns out to be gone, so that whoever handed this store out provisions it afresh.
     `embedder_checked_at` is when (`time.monotonic()`) the schema's vectors were last found to be
     the embedder's (their dimension, their record); it is cleared when a statement meets vectors of
@@ -88,6 +90,7 @@ class TenantStore:
         schema: str,
         *,
         vector_schema: str | None = None,
+        embedding_dim: int = DEFAULT_EMBEDDING_DIM,
         on_missing: Callable[[str], None] | None = None,
         waiting: Waiting | None = None,
         late_commits: LateCommits | None = None,
@@ -99,7 +102,7 @@ class TenantStore:
         self.vector_schema = vector_schema
         self.on_missing = on_missing
         self.embedder_checked_at = NEVER
-        names = SchemaNames(schema, vector_schema=vector_schema or EXTENSION_SCHEMA)
+        names = SchemaNames(schema, vector_schema=vector_schema or EXTENSION_SCHEMA, embedding_dim=embedding_dim)
         self.set_role = RoleSQL(names).set_role
         # One simple-protocol string each: the transaction, its settings and the role in one round trip.
         self.begin = f"{BEGIN}; {TRANSACTION_SETTINGS}; {self.set_role}"

@@ -80,7 +80,7 @@ def request(bank: str, **fields: Any) -> SearchRequest:
 async def seeds_and_plan(store: TenantStore, search: SearchRequest, query: np.ndarray) -> tuple[list[str], Any]:
     """The texts of the vector leg's seeds, nearest first, and the executed plan (JSON)."""
     statement = store.search_sql.hybrid
-    arguments = statement.arguments(bound_values(search, frozenset(), query))
+    arguments = statement.arguments(bound_values(search, [], query))
     async with store.transaction() as conn:
         # A table this small is cheaper to scan and sort than to search through its vector index:
         # with both discouraged, as on a table of the size the index is for, the branch that may

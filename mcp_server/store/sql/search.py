@@ -86,7 +86,9 @@ FILTERED = "NOT (:tags::text[] IS NULL AND :since::timestamptz IS NULL AND :unti
 #   filter's values, finds quickest, and takes their `seq` alone: a vector is read only to be
 #   compared.
 # - `index`: the vector index, its condition outside the scan's subquery so that the scan passes
-#   on `seq` alone, not whole rows.
+#   on `seq` alone, not whole rows. The index holds half-precision copies of the vectors
+#   (schema/0010_vector_index_half_precision.sql), so its order is spelled as the index's
+#   expression, with the schema's dimension; the similarities recall ranks by are the full ones.
 # All three branches are planned; only the one whose one-time condition holds runs. `+ 0` keeps
 # the planner off the vector index where every vector is compared.
 SEMANTIC_LEG = (
@@ -116,7 +118,8 @@ SEMANTIC_LEG = (
                 WHERE """
     + SEARCHABLE
     + """
-                ORDER BY m.embedding OPERATOR({vector_schema}.<=>) :vector::{vector_schema}.vector
+                ORDER BY (m.embedding::{vector_schema}.halfvec({embedding_dim}))
+                         OPERATOR({vector_schema}.<=>) :vector::{vector_schema}.vector::{vector_schema}.halfvec({embedding_dim})
                 LIMIT :per_leg
              ) AS i
              WHERE (SELECT way FROM way) = 'index')
