@@ -15,6 +15,7 @@ import asyncpg
 
 from mcp_server.db.migrations import Migration, load_migrations
 from mcp_server.db.pool import connection_failures_as_unavailable
+from mcp_server.errors import Misconfigured
 from mcp_server.store.roles import prepare_tenant_schema, share_extension_schema, withhold_temporary_tables
 from mcp_server.store.sql import EXTENSION_SCHEMA, SchemaNames, quote_identifier, render
 from mcp_server.store.sql import catalog as sql
@@ -24,6 +25,14 @@ from mcp_server.store.sql.roles import RoleSQL
 logger = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDING_DIM = 384
+# The vector index is over `halfvec` copies (schema/0010_vector_index_half_precision.sql).
+VECTOR_VERSION_REQUIRED = (0, 7)
+
+
+def vector_version_supported(version: str) -> bool:
+    """Whether pgvector `version` (its `extversion`, such as `0.8.1`) has what the schema needs."""
+    parts = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+    return parts >= VECTOR_VERSION_REQUIRED
 
 
 class Provisioner:
@@ -72,6 +81,13 @@ class Provisioner:
                     self.vector_schema = EXTENSION_SCHEMA
                 except asyncpg.InsufficientPrivilegeError:
                     pass
+            if self.vector_schema is not None:
+                version = await conn.fetchval(sql.VECTOR_VERSION)
+                if not vector_version_supported(version):
+                    raise Misconfigured(
+                        f"the database has pgvector {version}, and Bulkhead needs 0.7 or later; install a newer "
+                        "pgvector on the PostgreSQL server, then run `ALTER EXTENSION vector UPDATE` as a superuser"
+                    )
             if self.vector_schema is not None and not await share_extension_schema(conn, self.vector_schema):
                 self.vector_schema = None
 

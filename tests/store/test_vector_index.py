@@ -19,6 +19,7 @@ from mcp_server.config import load_settings
 from mcp_server.db.migrations import load_migrations
 from mcp_server.db.pool import create_pool
 from mcp_server.store import NewDocument, Provisioner, SearchRequest, StoreRegistry, TenantStore, register_vector_codec
+from mcp_server.store.provisioning import vector_version_supported
 
 pytestmark = pytest.mark.anyio
 
@@ -94,3 +95,20 @@ async def test_the_index_finds_the_candidates_and_the_full_vectors_score_them(ve
         exact = float(vectors[texts.index(candidate.memory.text)] @ query)
         # Half precision would be off by ~1e-3; the column's full vectors give the model's figure.
         assert candidate.cosine == pytest.approx(exact, abs=1e-5)
+
+
+def test_a_pgvector_without_halfvec_is_refused_by_its_version() -> None:
+    assert not vector_version_supported("0.5.1")
+    assert not vector_version_supported("0.6.2")
+    assert vector_version_supported("0.7.0")
+    assert vector_version_supported("0.8.6")
+    assert vector_version_supported("1.0")
+
+
+async def test_start_up_accepts_the_pgvector_it_installs(pool: asyncpg.Pool) -> None:
+    provisioner = Provisioner(pool)
+    await provisioner.bootstrap()
+    assert provisioner.has_vector
+    async with pool.acquire() as conn:
+        version = await conn.fetchval("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+    assert vector_version_supported(version)

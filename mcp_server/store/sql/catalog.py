@@ -49,6 +49,7 @@ SELECT n.nspname FROM pg_catalog.pg_extension e
 JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
 WHERE e.extname = 'vector'
 """
+VECTOR_VERSION = "SELECT e.extversion FROM pg_catalog.pg_extension AS e WHERE e.extname = 'vector'"
 VECTOR_AVAILABLE = "SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'vector'"
 CREATE_EXTENSION_SCHEMA = render("CREATE SCHEMA IF NOT EXISTS {ext}", ext=quote_identifier(EXTENSION_SCHEMA))
 CREATE_VECTOR_EXTENSION = render(
