@@ -427,7 +427,7 @@ async def run(args: argparse.Namespace) -> None:
 def tune_embedded(folder: Path, shared_buffers: str, maintenance_memory: str) -> None:
     """Give the bench's own embedded PostgreSQL room for its working set (a restart if needed).
 
-    At 100k memories the table and its indexes take ~430 MB, at a million ~4.2 GB, past the
+    At 100k memories the table and its indexes take ~370 MB, at a million ~3.4 GB, past the
     128 MB default of shared_buffers; any production PostgreSQL would be sized for its data, so
     this one is too (6 GB holds all three sizes). Building the vector index of a million memories
     fits in memory only with a few GB.
