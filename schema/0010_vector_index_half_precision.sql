@@ -1,10 +1,13 @@
 -- requires: vector
 -- The HNSW index over half-precision copies of the vectors (pgvector's halfvec, 0.7 or later):
--- half the index's size (263 MB to about 130 MB at 100k memories of 384 dimensions), and searches
--- and inserts that read half the bytes, the same neighbours found (bench/vector_index.py). The
--- column keeps full precision, and recall's similarities are computed from it.
--- Rebuilding takes a while on a large schema (about 20 s per 100,000 memories on 2 cores): run
--- `bulkhead migrate` before serving the new version, or its first call waits for it.
+-- about half the index's size (1,951 MB to 1,115 MB at 1,000,000 memories of 384 dimensions),
+-- and searches and inserts that read half the bytes, the same neighbours found
+-- (bench/vector_index.py). The column keeps full precision, and recall's similarities are
+-- computed from it.
+-- Rebuilding takes a while on a large schema (3 s at 10,000 memories, 203 s at 1,000,000, on 2
+-- cores with maintenance_work_mem at 4 GB): run `bulkhead migrate` before serving the new
+-- version, or its first call waits for it. The memory for the build is raised as reembed raises
+-- it (`raise_maintenance_memory` in store/sql/vectors.py), here in SQL since a migration is fixed.
 -- The index's dimension is the column's own, which a schema awaiting `bulkhead reembed` to
 -- another embedder may not share with the server's.
 -- Placeholders: {schema} the tenant schema, {vector_schema} the extension's schema.
