@@ -38,6 +38,8 @@ TOKENIZER_PATH = Path(__file__).resolve().parent / "assets" / "tokenizer.json"
 MAX_TOKENS = 256
 # A call of at least this many texts is spread over every model run slot (one per core).
 SPREAD_TEXTS = 16
+# A query up to this long (about 60 word pieces, 2-3 ms in the model) may run on the event loop.
+INLINE_QUERY_CHARS = 256
 
 
 def model_path() -> Path:
@@ -170,6 +172,17 @@ class LocalEmbedder:
             raise failed.exceptions[0] from None
         return [vector for part in parts for vector in part]
 
+    async def _embed_inline(self, text: str) -> Vector:
+        if self.on_batch is not None:
+            self.on_batch(1)
+        try:
+            return self.encode_now([text])[0]
+        except BulkheadError:
+            raise
+        except Exception:
+            logger.error("local embedding failed", exc_info=True)
+            raise Unavailable("the local embedding model failed on this text; nothing was changed.") from None
+
     async def _embed_in_one_run(self, texts: Sequence[str]) -> list[Vector]:
         if not texts:
             return []
@@ -190,8 +203,22 @@ class LocalEmbedder:
         finally:
             self._runs.release()
 
+    def _free_for_inline(self, text: str) -> bool:
+        """Whether `text` may run on the event loop: short, the model loaded, and no other run
+        in flight or waiting, so that nothing else needs the loop's core for the model."""
+        return (
+            len(text) <= INLINE_QUERY_CHARS
+            and self._model is not None
+            and self._runs.borrowed_tokens == 0
+            and not self._waiting
+        )
+
     async def embed_query(self, text: str, *, namespace: str = "") -> Vector:
         async def compute(query: str) -> Vector:
+            if self._free_for_inline(query):
+                # Handing a query to a worker thread and back took 0.57 ms of a 9 ms recall; on
+                # an otherwise idle loop it runs in place while PostgreSQL opens the transaction.
+                return await self._embed_inline(query)
             return (await self.embed_documents([query]))[0]
 
         return await self._cache.get(namespace, text, compute)

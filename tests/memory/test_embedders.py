@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -224,3 +226,35 @@ async def test_a_failing_slice_of_many_texts_fails_the_call_with_one_clear_error
     with pytest.raises(BulkheadError) as raised:
         await local.embed_documents([f"text {i}" for i in range(39)] + ["boom"])
     assert raised.value.message == "the local embedding model failed on this text; nothing was changed."
+
+
+async def test_a_lone_short_query_runs_on_the_event_loop_with_the_same_vector(
+    local: LocalEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    question = "When did my sister adopt the kitten?"
+    threaded = (await local.embed_documents([question]))[0]  # also loads the model
+    ran_in: list[str] = []
+    real = local.encode_now
+
+    def noting_thread(texts: list[str]) -> list[np.ndarray]:
+        ran_in.append(threading.current_thread().name)
+        return real(texts)
+
+    monkeypatch.setattr(local, "encode_now", noting_thread)
+    inline = await local.embed_query(question, namespace=unique_namespace())
+    assert ran_in == [threading.main_thread().name] and np.array_equal(inline, threaded)
+    # A long query, or one asked while another run is in flight, goes to a worker thread.
+    ran_in.clear()
+    long_question = "what did we decide " * 20
+    await local.embed_query(long_question, namespace=unique_namespace())
+    async with anyio.create_task_group() as group:
+        group.start_soon(local.embed_documents, [f"memory {i} about tides" for i in range(8)])
+        while local._runs.borrowed_tokens == 0:
+            await anyio.sleep(0)
+        busy = await local.embed_query(question, namespace=unique_namespace())
+    assert threading.main_thread().name not in ran_in and np.array_equal(busy, threaded)
+
+
+def unique_namespace() -> str:
+    """A query cache namespace no other call used, so that the query is embedded again."""
+    return f"test-{uuid.uuid4().hex}"
