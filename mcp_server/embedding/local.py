@@ -113,6 +113,7 @@ class LocalEmbedder:
     Each call runs in a worker thread of its own, up to one per core (`threads` cores each), so
     a recall's query never waits behind another call's long document, and every core can embed.
     Texts run alone anyway (see `_Model.encode`), so merging calls into one run would buy nothing.
+    A short query while no other run is in flight runs on the event loop instead (`embed_query`).
     """
 
     def __init__(self, *, threads: int = 1) -> None:
