@@ -34,6 +34,7 @@ OUTPUT = "pooled"
 # Where the export keeps each weight: the bias of the same product names it (`<prefix>.bias`).
 EMBEDDINGS = "inner.embeddings."
 LAYER = "inner.encoder.layer.{}."
+NOT_THE_EXPORT = "the local embedding model file is not the expected export; reinstall bulkhead-memory."
 PRODUCTS = (
     "attention.self.query",
     "attention.self.key",
@@ -143,7 +144,7 @@ def _product_weights(folded: Any, weights: dict[str, np.ndarray]) -> dict[str, n
                 found[n.input[1].removesuffix(".bias")] = weights[source.input[1]]
     wanted = {LAYER.format(i) + name for i in range(LAYERS) for name in PRODUCTS}
     if not wanted <= found.keys() or any(found[name].ndim != 2 or HIDDEN not in found[name].shape for name in wanted):
-        raise Misconfigured("the local embedding model file is not the expected export; reinstall bulkhead-memory.")
+        raise Misconfigured(NOT_THE_EXPORT)
     return found
 
 
@@ -153,4 +154,4 @@ def _layer_norm_epsilon(folded: Any) -> float:
             for attribute in n.attribute:
                 if attribute.name == "epsilon":
                     return float(attribute.f)
-    raise Misconfigured("the local embedding model file is not the expected export; reinstall bulkhead-memory.")
+    raise Misconfigured(NOT_THE_EXPORT)
