@@ -21,7 +21,7 @@ import anyio.to_thread
 import numpy as np
 
 from mcp_server.config import LOCAL_EMBEDDING_DIM
-from mcp_server.embedding.base import QueryCache, Vector, normalise
+from mcp_server.embedding.base import QueryCache, Vector, unit_length
 from mcp_server.embedding.encoder_graph import INPUT, OUTPUT
 from mcp_server.embedding.quantized import quantized_model
 from mcp_server.errors import BulkheadError, Misconfigured, Unavailable
@@ -101,11 +101,14 @@ class _Model:
         its own), and a recall's vector on another tenant's query merged into the same run. The
         compact graph needs no mask for a text alone, and runs one at about 1.1 ms for 20 pieces.
         """
+        if len(texts) == 1:
+            # `encode_batch` hands even one text to the tokenizer's thread pool.
+            return [self._run(self.tokenizer.encode(texts[0]).ids)]
         return [self._run(encoding.ids) for encoding in self.tokenizer.encode_batch(list(texts))]
 
     def _run(self, ids: list[int]) -> Vector:
         pooled = self.session.run([OUTPUT], {INPUT: np.array([ids], dtype=np.int32)})[0]
-        return normalise(pooled)[0]
+        return unit_length(pooled)
 
 
 class LocalEmbedder:
