@@ -12,7 +12,8 @@ import anyio
 import asyncpg
 
 from mcp_server.db.pool import Connection, LateCommits, Waiting, connection_failures_as_unavailable
-from mcp_server.errors import Limited, Unavailable
+from mcp_server.errors import Unavailable
+from mcp_server.store import quota
 from mcp_server.store import search as searching
 from mcp_server.store.provisioning import DEFAULT_EMBEDDING_DIM
 from mcp_server.store.records import BankSummary, NewDocument, RetainedDocument, UnknownBank, as_vectors
@@ -29,7 +30,7 @@ from mcp_server.store.sql.catalog import (
     ROLLBACK,
     TRANSACTION_SETTINGS,
 )
-from mcp_server.store.sql.memories import MemorySQL
+from mcp_server.store.sql.memories import MemorySQL, quota_key
 from mcp_server.store.sql.roles import RoleSQL
 from mcp_server.store.sql.search import SearchSQL
 from mcp_server.tenancy import TenantLimits
@@ -113,6 +114,11 @@ class TenantStore:
             for plans, settings in (("custom", CUSTOM_PLANS), ("generic", GENERIC_PLANS))
         }
         self.memory_sql = MemorySQL(names)
+        # A retain checked the shared way takes the quota's lock as it opens (`store.quota`).
+        self.begin_sharing_quota = f"{self.begin}; {self.memory_sql.quota_lock_shared_opening}"
+        # Whether the last check found the schema near its limits: the next small retain then
+        # takes the exact check at once, rather than after a shared one cannot tell.
+        self.crowded = False
         self.search_sql = SearchSQL(names)
         self.browse_sql = BrowseSQL(names)
         self._common_words = CommonWords(schema, self.search_sql)
@@ -124,7 +130,12 @@ class TenantStore:
 
     @asynccontextmanager
     async def transaction(
-        self, *, read_only: bool = False, snapshot: bool = False, plans: Literal["custom", "generic"] | None = None
+        self,
+        *,
+        read_only: bool = False,
+        snapshot: bool = False,
+        plans: Literal["custom", "generic"] | None = None,
+        sharing_quota: bool = False,
     ) -> AsyncIterator[Connection]:
         """The one place a tenant transaction begins: its settings, then the schema's tenant role.
 
@@ -135,15 +146,18 @@ class TenantStore:
         COMMIT is back (`LateCommits`). `snapshot` makes it read-only and repeatable-read: every
         statement sees one state (export). `plans` (read-only) has every statement planned for its
         values, or once per connection (recall's search, see `CUSTOM_PLANS`, `GENERIC_PLANS`).
+        `sharing_quota` (a write) takes the schema's quota lock in shared mode (`store.quota`).
         A lost or refused connection comes out as `Unavailable`, as does a schema changed elsewhere.
         """
         if snapshot:
             begin = self.begin_snapshot
         elif plans is not None:
             begin = self.begin_planned[plans]
+        elif read_only:
+            begin = self.begin_read
         else:
-            begin = self.begin_read if read_only else self.begin
-        read_only = begin is not self.begin
+            begin = self.begin_sharing_quota if sharing_quota else self.begin
+        read_only = begin is not self.begin and begin is not self.begin_sharing_quota
         with connection_failures_as_unavailable(), self._changed_elsewhere():
             conn = await self.waiting.connection(self.pool)
             handed_over = False
@@ -187,22 +201,34 @@ class TenantStore:
         if self.on_missing is not None:
             self.on_missing(self.schema)
 
-    async def _write(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+    async def _write(self, work: Callable[[Connection], Awaitable[T]], *, sharing_quota: bool = False) -> T:
         """Run `work` in one tenant transaction; once more if PostgreSQL aborted it for contention.
 
         Writes lock a document's row before its memories, so they should not deadlock; if one
         still loses to another transaction, it is retried once, then refused as `Unavailable`.
         """
         try:
-            async with self.transaction() as conn:
+            async with self.transaction(sharing_quota=sharing_quota) as conn:
                 return await work(conn)
         except CONTENTION as exc:
             logger.info("schema %s: transaction aborted by %s; retrying once", self.schema, type(exc).__name__)
         try:
-            async with self.transaction() as conn:
+            async with self.transaction(sharing_quota=sharing_quota) as conn:
                 return await work(conn)
         except CONTENTION as exc:
             raise Unavailable(CONTENDED) from exc
+
+    async def _write_checked(
+        self, work: Callable[[Connection, bool], Awaitable[T]], document: NewDocument, limits: TenantLimits | None
+    ) -> T:
+        """`_write` for a retain of `document` under `limits`: checked the shared way when it may
+        be, else (or when that check cannot tell) exactly; `work`'s flag says which (`store.quota`)."""
+        if quota.may_share(limits, document) and not self.crowded:
+            try:
+                return await self._write(lambda conn: work(conn, True), sharing_quota=True)
+            except quota.Crowded:
+                self.crowded = True
+        return await self._write(lambda conn: work(conn, False))
 
     async def bank_id(self, conn: Connection, bank: str) -> int:
         """The id of the bank in this schema; `UnknownBank` if there is none."""
@@ -227,12 +253,12 @@ class TenantStore:
         """
         ids = [uuid.uuid4() for _ in document.chunks]
 
-        async def work(conn: Connection) -> list[uuid.UUID]:
+        async def work(conn: Connection, shared: bool) -> list[uuid.UUID]:
             bank_id = await self._ensure_bank(conn, bank)
-            await self._write_document(conn, bank_id, document, ids, vectors, limits)
+            await self._write_document(conn, bank_id, document, ids, vectors, limits, shared=shared)
             return ids
 
-        return await self._write(work)
+        return await self._write_checked(work, document, limits)
 
     async def retain_once(
         self,
@@ -251,15 +277,16 @@ class TenantStore:
         """
         ids = [uuid.uuid4() for _ in document.chunks]
 
-        async def work(conn: Connection) -> RetainedDocument:
+        async def work(conn: Connection, shared: bool) -> RetainedDocument:
             bank_id, existing = await self._ensure_bank_finding_identical(conn, bank, document, same_id=same_id)
             if existing is not None:
                 return existing
+            # A future, which a second run (`_write_checked`) awaits again.
             ready = await vectors if isinstance(vectors, Awaitable) else vectors
-            await self._write_document(conn, bank_id, document, ids, ready, limits)
+            await self._write_document(conn, bank_id, document, ids, ready, limits, shared=shared)
             return RetainedDocument(document.document_id, ids)
 
-        return await self._write(work)
+        return await self._write_checked(work, document, limits)
 
     async def _ensure_bank_finding_identical(
         self, conn: Connection, bank: str, document: NewDocument, *, same_id: bool
@@ -292,7 +319,11 @@ class TenantStore:
         ids: list[uuid.UUID],
         vectors: Sequence[Any] | None,
         limits: TenantLimits | None,
+        *,
+        shared: bool,
     ) -> None:
+        """Replace the document's memories, then check the storage limits: the shared way (its
+        lock taken as the transaction opened) or exactly (see `store.quota`)."""
         sql = self.memory_sql
         values: tuple[Any, ...] = (
             bank_id,
@@ -310,37 +341,43 @@ class TenantStore:
         # A new document has no memories to replace: its memories go in with its row. Skipping
         # the delete also spares a bank the planner has no statistics for yet a scan of all its
         # memories (1 ms per 3,500).
-        new_document = sql.upsert_new_document_embedded if embedded else sql.upsert_new_document
-        if not await conn.fetchval(new_document, *values):
+        if shared:
+            counted = sql.upsert_new_document_embedded_counted if embedded else sql.upsert_new_document_counted
+            before: asyncpg.Record | None = await conn.fetchrow(counted, *values)
+            assert before is not None  # the upsert returns its one row
+            created = bool(before["created"])
+        else:
+            before = None
+            created = await conn.fetchval(
+                sql.upsert_new_document_embedded if embedded else sql.upsert_new_document, *values
+            )
+        if not created:
             await conn.execute(sql.delete_document_memories, bank_id, document.document_id)
             await conn.execute(sql.insert_memories_embedded if embedded else sql.insert_memories, *values)
-        if limits is not None and (limits.max_memories or limits.max_bytes):
-            # Checked after the writes, so the tenant's retains queue on its quota lock only
-            # for the check and the commit, not for their inserts: the lock is held until
-            # commit, and each check sees every earlier retain committed plus its own rows.
-            await conn.execute(sql.quota_lock, f"bulkhead:quota:{self.schema}")
-            await self._check_room(conn, limits, document)
-
-    async def _check_room(self, conn: Connection, limits: TenantLimits, document: NewDocument) -> None:
-        """Refuse a document that does not fit beside what the schema holds without it.
-
-        Runs after the document's rows are written (raising rolls them back), so the usage read
-        includes them; what the schema held before is that less the document.
-        """
-        usage = await conn.fetchrow(self.memory_sql.usage)
+        if limits is None or not quota.checks_storage(limits):
+            return
+        if shared:
+            if created:
+                assert before is not None
+                quota.check_shared(limits, int(before["memories"]), int(before["bytes"]), int(before["connections"]))
+            else:
+                # A replaced document: what the schema holds with its new rows, less them.
+                after = await conn.fetchrow(sql.usage)
+                assert after is not None  # an aggregate always returns one row
+                memories, stored = int(after["memories"]), int(after["bytes"])
+                held_memories, held_bytes = memories - len(document.chunks), stored - quota.text_bytes(document)
+                quota.check_shared(limits, held_memories, held_bytes, int(after["connections"]))
+            return
+        # Checked after the writes, so the tenant's retains queue on its quota lock only for the
+        # check and the commit, not for their inserts: the lock is held until commit, and each
+        # check sees every earlier retain committed plus its own rows.
+        await conn.execute(sql.quota_lock, quota_key(self.schema))
+        usage = await conn.fetchrow(sql.usage)
         assert usage is not None  # an aggregate always returns one row
-        adding = sum(len(chunk.encode("utf-8")) for chunk in document.chunks)
-        memories, stored = int(usage["memories"]) - len(document.chunks), int(usage["bytes"]) - adding
-        if limits.max_memories and memories + len(document.chunks) > limits.max_memories:
-            raise Limited(
-                f"this tenant may keep at most {limits.max_memories} memories and holds {memories}, "
-                f"too many to add {len(document.chunks)}; forget some first."
-            )
-        if limits.max_bytes and stored + adding > limits.max_bytes:
-            raise Limited(
-                f"this tenant may keep at most {limits.max_bytes} bytes of memory text and holds {stored}, "
-                f"too many to add {adding}; forget some first."
-            )
+        self.crowded = True
+        self.crowded = not quota.check_exact(
+            limits, document, int(usage["memories"]), int(usage["bytes"]), int(usage["connections"])
+        )
 
     async def search(
         self,

@@ -248,10 +248,13 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
             assert await conn.fetchval(f'SELECT count(*) FROM "{schema}".documents') == 0
         # Vectors: retain with embeddings, hybrid search picking by rarer words, then a reembed.
         vectors = [np.eye(384, dtype=np.float32)[i] for i in range(2)]
-        await store.retain("notes", document("d3", "Goats climb."), None)
+        # Far from roomy limits: the first checks them exactly (the store last found its schema
+        # crowded), the second the shared way, its lock taken as the transaction opens.
+        roomy = TenantLimits(max_memories=1_000_000, max_bytes=1 << 30)
+        await store.retain("notes", document("d3", "Goats climb."), None, limits=roomy)
         # Replacing a document: its old memories deleted, then the new ones inserted.
-        await store.retain("notes", document("d3", "Goats climb the wire.", "Kiwis again."), vectors)
-        await store.retain("spare", document("d5", "Goats again."), None)
+        await store.retain("notes", document("d3", "Goats climb the wire.", "Kiwis again."), vectors, limits=roomy)
+        await store.retain("spare", document("d5", "Goats again."), vectors[:1])
         await store.retain("spare", document("d5", "Goats once more."), None)
         assert await store.forget_bank("spare") == 1
         async with store.transaction() as conn:
@@ -286,6 +289,8 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
             "SearchSQL.search_lexical": store.search_sql.lexical.text,
             "BrowseSQL.page_by_retained": store.browse_sql.by_retained.text,
             "BrowseSQL.page_by_occurred": store.browse_sql.by_occurred.text,
+            # Sent with the statements that open a transaction, in one string.
+            "MemorySQL.quota_lock_shared_opening": store.begin_sharing_quota,
         }
         # A tenant as a whole: export (with and without vectors), import over itself, drop (last).
         with_vectors, without = io.StringIO(), io.StringIO()

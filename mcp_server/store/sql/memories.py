@@ -57,14 +57,36 @@ INSERT_MEMORIES_EMBEDDED = """
     """
 
 
-def upserting_new_document(insert_memories: str) -> str:
-    """`UPSERT_DOCUMENT`, then `insert_memories` only if the document is new; returns `created`."""
+# What the schema holds, from the kept counts (schema/0008_bank_bytes.sql): no memory is read. And
+# how many transactions may be open at once (`store.quota`), read each time: a restart may change it.
+USAGE = """SELECT coalesce(sum(memories), 0)::bigint AS memories, coalesce(sum(bytes), 0)::bigint AS bytes,
+               pg_catalog.current_setting('max_connections')::int AS connections
+        FROM {schema}.bank_counts"""
+
+
+def quota_key(schema: str) -> str:
+    """The text the schema's quota lock is keyed by (`quota_lock`'s $1)."""
+    return f"bulkhead:quota:{schema}"
+
+
+def upserting_new_document(insert_memories: str, *, usage: bool = False) -> str:
+    """`UPSERT_DOCUMENT`, then `insert_memories` only if the document is new; returns `created`.
+
+    With `usage`, also `USAGE` as the statement found it: the counts its own rows change are
+    kept by statement triggers, which run after it, so they do not include this document.
+    """
+    returned = (
+        "SELECT upserted.created, usage.* FROM upserted, (" + USAGE + ") AS usage"
+        if usage
+        else ("SELECT created FROM upserted")
+    )
     return (
         "WITH upserted AS ("
         + UPSERT_DOCUMENT
         + "), inserted AS ("
         + insert_memories
-        + " WHERE (SELECT created FROM upserted)) SELECT created FROM upserted"
+        + " WHERE (SELECT created FROM upserted)) "
+        + returned
     )
 
 
@@ -81,14 +103,16 @@ class MemorySQL(StatementGroup):
 
     bank_id = Template("SELECT id FROM {schema}.banks WHERE name = $1")
     ensure_bank = Template("WITH " + BANK_NAMED + " SELECT id FROM bank")
-    # Storage limits: retains of one schema that check them run one at a time, so two at the
-    # limit cannot both see room; forgets never take this lock, they only free room.
+    # Storage limits (`store.quota`): the schema's quota lock ($1 its key, `quota_key`), to itself
+    # for an exact check; forgets never take it, they only free room.
     quota_lock = Template("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))")
-    # What the schema holds, from the kept counts (schema/0008_bank_bytes.sql): no memory is read.
-    usage = Template("""
-        SELECT coalesce(sum(memories), 0)::bigint AS memories, coalesce(sum(bytes), 0)::bigint AS bytes
-        FROM {schema}.bank_counts
+    # The lock in shared mode, with no parameter so that it can ride in the simple-protocol string
+    # that opens a transaction: its key is made from the schema's name as `quota_key` makes it.
+    quota_lock_shared_opening = Template("""
+        SELECT pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended('bulkhead:quota:' || n.nspname, 0))
+        FROM pg_catalog.pg_namespace AS n WHERE n.oid = '{schema}'::pg_catalog.regnamespace
     """)
+    usage = Template(USAGE)
     # Every write locks a document's row before touching its memories, documents in id order, so
     # a replace and a forget of the same document queue up instead of deadlocking.
     documents_of_memories = Template("""
@@ -106,6 +130,9 @@ class MemorySQL(StatementGroup):
     # memories and then inserts the new ones.
     upsert_new_document = Template(upserting_new_document(INSERT_MEMORIES))
     upsert_new_document_embedded = Template(upserting_new_document(INSERT_MEMORIES_EMBEDDED))
+    # The same, with the schema's usage beside `created`, for a retain checked the shared way.
+    upsert_new_document_counted = Template(upserting_new_document(INSERT_MEMORIES, usage=True))
+    upsert_new_document_embedded_counted = Template(upserting_new_document(INSERT_MEMORIES_EMBEDDED, usage=True))
     delete_memories = Template("""
         DELETE FROM {schema}.memories WHERE bank_id = $1 AND id = ANY($2::uuid[])
         RETURNING id, document_id
