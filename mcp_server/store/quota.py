@@ -1,34 +1,39 @@
-"""The storage limits, checked inside a retain's transaction: two ways, one lock per schema.
+"""The storage limits, checked inside a retain's transaction, under one lock per schema.
 
-Two retains at the limit must not both see room, so every check holds the schema's quota lock
-(a transaction-level advisory lock) until its commit.
+Two retains at the limit must not both see room, so a retain that checks the limits takes the
+schema's quota lock (a transaction-level advisory lock) in the string that opens its transaction,
+before it locks any row, and holds it until it commits. Every retain takes it first, so no retain
+can hold a row another needs while it waits for the lock: they cannot deadlock over it.
 
-- **Exact** (the lock to itself): taken after the retain's rows are written, then the schema's
-  usage is read and the document refused if it does not fit. Retains checked this way commit one
-  at a time.
 - **Shared**: a small retain (at most `SHARED_MEMORIES` memories and `SHARED_BYTES` bytes) takes
-  the lock in shared mode as its transaction opens (in the same round trip), and its insert
-  statement reads the usage beside it (no round trip of its own). It passes when room is left for
-  every transaction that could be in flight beside it:
+  the lock shared, and its insert statement reads the schema's usage beside it (no round trip of
+  its own). It passes when room is left for every transaction that could be in flight beside it:
 
       held + connections * SHARED_MEMORIES <= max_memories   (and the same for bytes)
 
   `held` is what the schema held when the insert began, read after the lock was granted;
   `connections` is the server's `max_connections`, which bounds the transactions open at once.
-  Take the passing check that read its usage last: every retain committed after that read had
-  read its own before, so it was in flight then, and at most `connections` were, each adding at
-  most the shared amount. An exact check waits until no shared lock is held and sees everything
-  they wrote, so near the limit the check stays exact.
+  Take the committed retain whose check read its usage last: every retain that committed after
+  that read had read its own before it, so it was in flight then; at most `connections` were,
+  each adding at most the shared amount.
+- **Exact**: any other retain, or a small one near the limits, takes the lock to itself (it waits
+  until no shared holder is left, and sees all they wrote), and reads the usage after its writes.
+  Retains checked this way run one at a time, so their vectors are made before it begins.
 
 A shared check that cannot tell raises `Crowded`, and the retain is run again, from the start,
-with the exact check. Far from the limits, the shared way saves a retain its two statements and
-its wait for the lock: with 8 retains in flight each waited about 12 ms for the exclusive lock.
+with the exact check. The argument holds while every write that adds memories takes the lock:
+retains under limits do; a retain of a tenant with no storage limits and an import do not, and
+need not.
 """
 
 from __future__ import annotations
 
+from asyncpg import Record
+
+from mcp_server.db.pool import Connection
 from mcp_server.errors import Limited
 from mcp_server.store.records import NewDocument
+from mcp_server.store.sql.memories import MemorySQL
 from mcp_server.tenancy import TenantLimits
 
 # The most a retain checked the shared way adds; larger ones always take the exact check. With
@@ -63,29 +68,29 @@ def _beside_others(held: int, limit: int, most: int, connections: int) -> bool:
     return not limit or held + connections * most <= limit
 
 
-def roomy(limits: TenantLimits, memories: int, stored: int, connections: int) -> bool:
-    """Whether a schema holding `memories` and `stored` bytes has room for every connection's share."""
+def roomy(limits: TenantLimits, memories: int, held_bytes: int, connections: int) -> bool:
+    """Whether a schema holding `memories` and `held_bytes` has room for every connection's share."""
     return _beside_others(memories, limits.max_memories, SHARED_MEMORIES, connections) and _beside_others(
-        stored, limits.max_bytes, SHARED_BYTES, connections
+        held_bytes, limits.max_bytes, SHARED_BYTES, connections
     )
 
 
-def check_shared(limits: TenantLimits, memories: int, stored: int, connections: int) -> None:
-    """Pass a small retain, or raise `Crowded`: the schema held `memories` and `stored` bytes
+def check_shared(limits: TenantLimits, memories: int, held_bytes: int, connections: int) -> None:
+    """Pass a small retain, or raise `Crowded`: the schema held `memories` and `held_bytes`
     without it, and the server takes `connections`."""
-    if not roomy(limits, memories, stored, connections):
+    if not roomy(limits, memories, held_bytes, connections):
         raise Crowded
 
 
-def check_exact(limits: TenantLimits, document: NewDocument, memories: int, stored: int, connections: int) -> bool:
+def check_exact(limits: TenantLimits, document: NewDocument, memories: int, held_bytes: int, connections: int) -> bool:
     """Refuse (`Limited`) a document that does not fit beside what the schema holds without it.
 
-    `memories` and `stored` bytes were read under the exclusive lock, after the document's rows
+    `memories` and `held_bytes` were read under the lock held alone, after the document's rows
     were written, so they include them. Returns whether the next small retain may try the shared
     check again (the schema is not crowded, `connections` as in `roomy`).
     """
     adding, count = text_bytes(document), len(document.chunks)
-    memories, stored = memories - count, stored - adding
+    memories, stored = memories - count, held_bytes - adding
     if limits.max_memories and memories + count > limits.max_memories:
         raise Limited(
             f"this tenant may keep at most {limits.max_memories} memories and holds {memories}, "
@@ -97,3 +102,29 @@ def check_exact(limits: TenantLimits, document: NewDocument, memories: int, stor
             f"too many to add {adding}; forget some first."
         )
     return roomy(limits, memories + count, stored + adding, connections)
+
+
+async def check_written(
+    conn: Connection,
+    sql: MemorySQL,
+    limits: TenantLimits,
+    document: NewDocument,
+    *,
+    shared: bool,
+    counted: Record | None = None,
+) -> bool:
+    """Check `document`, whose rows are written, the shared way or exactly (the lock held alone);
+    `counted` is the usage its insert read before it, if it read one. Returns whether the schema
+    is not crowded.
+    """
+    if shared and counted is not None:
+        check_shared(limits, int(counted["memories"]), int(counted["bytes"]), int(counted["connections"]))
+        return True
+    usage = await conn.fetchrow(sql.usage)
+    assert usage is not None  # an aggregate always returns one row
+    memories, held_bytes, connections = int(usage["memories"]), int(usage["bytes"]), int(usage["connections"])
+    if shared:
+        # A replaced document's insert read no usage: what the schema holds with its rows, less them.
+        check_shared(limits, memories - len(document.chunks), held_bytes - text_bytes(document), connections)
+        return True
+    return check_exact(limits, document, memories, held_bytes, connections)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -12,7 +13,7 @@ import anyio
 import asyncpg
 
 from mcp_server.db.pool import Connection, LateCommits, Waiting, connection_failures_as_unavailable
-from mcp_server.errors import Unavailable
+from mcp_server.errors import Limited, Unavailable
 from mcp_server.store import quota
 from mcp_server.store import search as searching
 from mcp_server.store.provisioning import DEFAULT_EMBEDDING_DIM
@@ -30,7 +31,7 @@ from mcp_server.store.sql.catalog import (
     ROLLBACK,
     TRANSACTION_SETTINGS,
 )
-from mcp_server.store.sql.memories import MemorySQL, quota_key
+from mcp_server.store.sql.memories import MemorySQL
 from mcp_server.store.sql.roles import RoleSQL
 from mcp_server.store.sql.search import SearchSQL
 from mcp_server.tenancy import TenantLimits
@@ -38,6 +39,9 @@ from mcp_server.tenancy import TenantLimits
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# How a retain holds its schema's quota lock (`store.quota`).
+QuotaLock = Literal["shared", "exclusive"]
 
 # PostgreSQL gave up on the transaction because of another one; running it again may succeed.
 CONTENTION = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
@@ -114,8 +118,11 @@ class TenantStore:
             for plans, settings in (("custom", CUSTOM_PLANS), ("generic", GENERIC_PLANS))
         }
         self.memory_sql = MemorySQL(names)
-        # A retain checked the shared way takes the quota's lock as it opens (`store.quota`).
-        self.begin_sharing_quota = f"{self.begin}; {self.memory_sql.quota_lock_shared_opening}"
+        # A retain that checks the storage limits takes the quota's lock as it opens (`store.quota`).
+        self.begin_quota: dict[QuotaLock, str] = {
+            "shared": f"{self.begin}; {self.memory_sql.quota_lock_shared_opening}",
+            "exclusive": f"{self.begin}; {self.memory_sql.quota_lock_opening}",
+        }
         # Whether the last check found the schema near its limits: the next small retain then
         # takes the exact check at once, rather than after a shared one cannot tell.
         self.crowded = False
@@ -135,7 +142,7 @@ class TenantStore:
         read_only: bool = False,
         snapshot: bool = False,
         plans: Literal["custom", "generic"] | None = None,
-        sharing_quota: bool = False,
+        quota_lock: QuotaLock | None = None,
     ) -> AsyncIterator[Connection]:
         """The one place a tenant transaction begins: its settings, then the schema's tenant role.
 
@@ -146,9 +153,10 @@ class TenantStore:
         COMMIT is back (`LateCommits`). `snapshot` makes it read-only and repeatable-read: every
         statement sees one state (export). `plans` (read-only) has every statement planned for its
         values, or once per connection (recall's search, see `CUSTOM_PLANS`, `GENERIC_PLANS`).
-        `sharing_quota` (a write) takes the schema's quota lock in shared mode (`store.quota`).
+        `quota_lock` (a write) takes the schema's quota lock first, in that mode (`store.quota`).
         A lost or refused connection comes out as `Unavailable`, as does a schema changed elsewhere.
         """
+        read_only = read_only or snapshot or plans is not None
         if snapshot:
             begin = self.begin_snapshot
         elif plans is not None:
@@ -156,8 +164,7 @@ class TenantStore:
         elif read_only:
             begin = self.begin_read
         else:
-            begin = self.begin_sharing_quota if sharing_quota else self.begin
-        read_only = begin is not self.begin and begin is not self.begin_sharing_quota
+            begin = self.begin if quota_lock is None else self.begin_quota[quota_lock]
         with connection_failures_as_unavailable(), self._changed_elsewhere():
             conn = await self.waiting.connection(self.pool)
             handed_over = False
@@ -201,34 +208,43 @@ class TenantStore:
         if self.on_missing is not None:
             self.on_missing(self.schema)
 
-    async def _write(self, work: Callable[[Connection], Awaitable[T]], *, sharing_quota: bool = False) -> T:
+    async def _write(self, work: Callable[[Connection], Awaitable[T]], *, quota_lock: QuotaLock | None = None) -> T:
         """Run `work` in one tenant transaction; once more if PostgreSQL aborted it for contention.
 
         Writes lock a document's row before its memories, so they should not deadlock; if one
         still loses to another transaction, it is retried once, then refused as `Unavailable`.
         """
         try:
-            async with self.transaction(sharing_quota=sharing_quota) as conn:
+            async with self.transaction(quota_lock=quota_lock) as conn:
                 return await work(conn)
         except CONTENTION as exc:
             logger.info("schema %s: transaction aborted by %s; retrying once", self.schema, type(exc).__name__)
         try:
-            async with self.transaction(sharing_quota=sharing_quota) as conn:
+            async with self.transaction(quota_lock=quota_lock) as conn:
                 return await work(conn)
         except CONTENTION as exc:
             raise Unavailable(CONTENDED) from exc
 
     async def _write_checked(
-        self, work: Callable[[Connection, bool], Awaitable[T]], document: NewDocument, limits: TenantLimits | None
+        self,
+        work: Callable[[Connection, QuotaLock | None], Awaitable[T]],
+        document: NewDocument,
+        limits: TenantLimits | None,
+        vectors: Awaitable[Any] | None = None,
     ) -> T:
-        """`_write` for a retain of `document` under `limits`: checked the shared way when it may
-        be, else (or when that check cannot tell) exactly; `work`'s flag says which (`store.quota`)."""
+        """`_write` for a retain of `document` under `limits`, holding the quota lock as `work` is
+        told: shared when it may be, else (or when that check cannot tell) alone, its `vectors`
+        made first so that no other retain waits for the model (`store.quota`)."""
+        if not quota.checks_storage(limits):
+            return await self._write(lambda conn: work(conn, None))
         if quota.may_share(limits, document) and not self.crowded:
             try:
-                return await self._write(lambda conn: work(conn, True), sharing_quota=True)
+                return await self._write(lambda conn: work(conn, "shared"), quota_lock="shared")
             except quota.Crowded:
                 self.crowded = True
-        return await self._write(lambda conn: work(conn, False))
+        if vectors is not None:
+            await vectors
+        return await self._write(lambda conn: work(conn, "exclusive"), quota_lock="exclusive")
 
     async def bank_id(self, conn: Connection, bank: str) -> int:
         """The id of the bank in this schema; `UnknownBank` if there is none."""
@@ -253,9 +269,9 @@ class TenantStore:
         """
         ids = [uuid.uuid4() for _ in document.chunks]
 
-        async def work(conn: Connection, shared: bool) -> list[uuid.UUID]:
+        async def work(conn: Connection, lock: QuotaLock | None) -> list[uuid.UUID]:
             bank_id = await self._ensure_bank(conn, bank)
-            await self._write_document(conn, bank_id, document, ids, vectors, limits, shared=shared)
+            await self._write_document(conn, bank_id, document, ids, vectors, limits, lock)
             return ids
 
         return await self._write_checked(work, document, limits)
@@ -264,7 +280,7 @@ class TenantStore:
         self,
         bank: str,
         document: NewDocument,
-        vectors: Awaitable[Sequence[Any]] | Sequence[Any] | None = None,
+        vectors: asyncio.Future[Sequence[Any]] | Sequence[Any] | None = None,
         *,
         same_id: bool,
         limits: TenantLimits | None = None,
@@ -272,21 +288,23 @@ class TenantStore:
         """`retain`, unless the bank holds exactly this document already (see `find_identical`):
         then nothing is written and that one is returned, `already_stored`. One transaction.
 
-        `vectors` may still be being computed: they are awaited once the bank is known to lack
-        the document, so the model's run overlaps opening the transaction and the search.
+        `vectors` may still be being computed (a future, which a second run awaits again): they
+        are awaited once the bank is known to lack the document, so the model's run overlaps
+        opening the transaction and the search; before it, when the retain checks the storage
+        limits with the lock held alone.
         """
         ids = [uuid.uuid4() for _ in document.chunks]
 
-        async def work(conn: Connection, shared: bool) -> RetainedDocument:
+        async def work(conn: Connection, lock: QuotaLock | None) -> RetainedDocument:
             bank_id, existing = await self._ensure_bank_finding_identical(conn, bank, document, same_id=same_id)
             if existing is not None:
                 return existing
-            # A future, which a second run (`_write_checked`) awaits again.
-            ready = await vectors if isinstance(vectors, Awaitable) else vectors
-            await self._write_document(conn, bank_id, document, ids, ready, limits, shared=shared)
+            ready = await vectors if isinstance(vectors, asyncio.Future) else vectors
+            await self._write_document(conn, bank_id, document, ids, ready, limits, lock)
             return RetainedDocument(document.document_id, ids)
 
-        return await self._write_checked(work, document, limits)
+        pending = vectors if isinstance(vectors, asyncio.Future) else None
+        return await self._write_checked(work, document, limits, pending)
 
     async def _ensure_bank_finding_identical(
         self, conn: Connection, bank: str, document: NewDocument, *, same_id: bool
@@ -319,11 +337,10 @@ class TenantStore:
         ids: list[uuid.UUID],
         vectors: Sequence[Any] | None,
         limits: TenantLimits | None,
-        *,
-        shared: bool,
+        lock: QuotaLock | None = None,
     ) -> None:
-        """Replace the document's memories, then check the storage limits: the shared way (its
-        lock taken as the transaction opened) or exactly (see `store.quota`)."""
+        """Replace the document's memories, then check `limits` as the quota `lock` the transaction
+        opened with allows (none: no limits to check; see `store.quota`)."""
         sql = self.memory_sql
         values: tuple[Any, ...] = (
             bank_id,
@@ -340,44 +357,28 @@ class TenantStore:
             values = (*values, as_vectors(vectors or ()))
         # A new document has no memories to replace: its memories go in with its row. Skipping
         # the delete also spares a bank the planner has no statistics for yet a scan of all its
-        # memories (1 ms per 3,500).
-        if shared:
-            counted = sql.upsert_new_document_embedded_counted if embedded else sql.upsert_new_document_counted
-            before: asyncpg.Record | None = await conn.fetchrow(counted, *values)
-            assert before is not None  # the upsert returns its one row
-            created = bool(before["created"])
+        # memories (1 ms per 3,500). Checked the shared way, the insert reads the usage too.
+        counted: asyncpg.Record | None = None
+        if lock == "shared":
+            upsert = sql.upsert_new_document_embedded_counted if embedded else sql.upsert_new_document_counted
+            counted = await conn.fetchrow(upsert, *values)
+            assert counted is not None  # the upsert returns its one row
+            created = bool(counted["created"])
         else:
-            before = None
-            created = await conn.fetchval(
-                sql.upsert_new_document_embedded if embedded else sql.upsert_new_document, *values
-            )
+            upsert = sql.upsert_new_document_embedded if embedded else sql.upsert_new_document
+            created = bool(await conn.fetchval(upsert, *values))
         if not created:
+            counted = None
             await conn.execute(sql.delete_document_memories, bank_id, document.document_id)
             await conn.execute(sql.insert_memories_embedded if embedded else sql.insert_memories, *values)
-        if limits is None or not quota.checks_storage(limits):
+        if lock is None or limits is None:
             return
-        if shared:
-            if created:
-                assert before is not None
-                quota.check_shared(limits, int(before["memories"]), int(before["bytes"]), int(before["connections"]))
-            else:
-                # A replaced document: what the schema holds with its new rows, less them.
-                after = await conn.fetchrow(sql.usage)
-                assert after is not None  # an aggregate always returns one row
-                memories, stored = int(after["memories"]), int(after["bytes"])
-                held_memories, held_bytes = memories - len(document.chunks), stored - quota.text_bytes(document)
-                quota.check_shared(limits, held_memories, held_bytes, int(after["connections"]))
-            return
-        # Checked after the writes, so the tenant's retains queue on its quota lock only for the
-        # check and the commit, not for their inserts: the lock is held until commit, and each
-        # check sees every earlier retain committed plus its own rows.
-        await conn.execute(sql.quota_lock, quota_key(self.schema))
-        usage = await conn.fetchrow(sql.usage)
-        assert usage is not None  # an aggregate always returns one row
-        self.crowded = True
-        self.crowded = not quota.check_exact(
-            limits, document, int(usage["memories"]), int(usage["bytes"]), int(usage["connections"])
-        )
+        try:
+            roomy = await quota.check_written(conn, sql, limits, document, shared=lock == "shared", counted=counted)
+        except Limited:
+            self.crowded = True
+            raise
+        self.crowded = not roomy
 
     async def search(
         self,

@@ -290,7 +290,8 @@ async def test_every_statement_runs_with_an_empty_search_path(pg_url: str) -> No
             "BrowseSQL.page_by_retained": store.browse_sql.by_retained.text,
             "BrowseSQL.page_by_occurred": store.browse_sql.by_occurred.text,
             # Sent with the statements that open a transaction, in one string.
-            "MemorySQL.quota_lock_shared_opening": store.begin_sharing_quota,
+            "MemorySQL.quota_lock_opening": store.begin_quota["exclusive"],
+            "MemorySQL.quota_lock_shared_opening": store.begin_quota["shared"],
         }
         # A tenant as a whole: export (with and without vectors), import over itself, drop (last).
         with_vectors, without = io.StringIO(), io.StringIO()

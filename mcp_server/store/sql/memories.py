@@ -64,9 +64,19 @@ USAGE = """SELECT coalesce(sum(memories), 0)::bigint AS memories, coalesce(sum(b
         FROM {schema}.bank_counts"""
 
 
-def quota_key(schema: str) -> str:
-    """The text the schema's quota lock is keyed by (`quota_lock`'s $1)."""
-    return f"bulkhead:quota:{schema}"
+def quota_lock(function: str) -> str:
+    """The schema's quota lock taken by advisory lock `function`, keyed by the schema's name.
+
+    The key is what every version of Bulkhead has used, so that processes of two versions exclude
+    each other. `'{schema}'` puts the quoted identifier inside a literal, which is safe because
+    schema names are validated to lowercase letters, digits and underscores (`tenancy`).
+    """
+    return (
+        "SELECT pg_catalog."
+        + function
+        + "(pg_catalog.hashtextextended('bulkhead:quota:' || n.nspname, 0))"
+        + " FROM pg_catalog.pg_namespace AS n WHERE n.oid = '{schema}'::pg_catalog.regnamespace"
+    )
 
 
 def upserting_new_document(insert_memories: str, *, usage: bool = False) -> str:
@@ -78,7 +88,7 @@ def upserting_new_document(insert_memories: str, *, usage: bool = False) -> str:
     returned = (
         "SELECT upserted.created, usage.* FROM upserted, (" + USAGE + ") AS usage"
         if usage
-        else ("SELECT created FROM upserted")
+        else "SELECT created FROM upserted"
     )
     return (
         "WITH upserted AS ("
@@ -103,15 +113,11 @@ class MemorySQL(StatementGroup):
 
     bank_id = Template("SELECT id FROM {schema}.banks WHERE name = $1")
     ensure_bank = Template("WITH " + BANK_NAMED + " SELECT id FROM bank")
-    # Storage limits (`store.quota`): the schema's quota lock ($1 its key, `quota_key`), to itself
-    # for an exact check; forgets never take it, they only free room.
-    quota_lock = Template("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))")
-    # The lock in shared mode, with no parameter so that it can ride in the simple-protocol string
-    # that opens a transaction: its key is made from the schema's name as `quota_key` makes it.
-    quota_lock_shared_opening = Template("""
-        SELECT pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended('bulkhead:quota:' || n.nspname, 0))
-        FROM pg_catalog.pg_namespace AS n WHERE n.oid = '{schema}'::pg_catalog.regnamespace
-    """)
+    # Storage limits (`store.quota`): the schema's quota lock, to itself for an exact check or
+    # shared, taken first thing in the string that opens a retain's transaction (so no
+    # parameter); forgets never take it, they only free room.
+    quota_lock_opening = Template(quota_lock("pg_advisory_xact_lock"))
+    quota_lock_shared_opening = Template(quota_lock("pg_advisory_xact_lock_shared"))
     usage = Template(USAGE)
     # Every write locks a document's row before touching its memories, documents in id order, so
     # a replace and a forget of the same document queue up instead of deadlocking.
