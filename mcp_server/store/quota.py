@@ -28,6 +28,8 @@ need not.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from asyncpg import Record
 
 from mcp_server.db.pool import Connection
@@ -41,6 +43,9 @@ from mcp_server.tenancy import TenantLimits
 # 1,600 memories or 6.4 MiB of its limit.
 SHARED_MEMORIES = 16
 SHARED_BYTES = 64 * 1024
+
+# How a retain holds its schema's quota lock.
+QuotaLock = Literal["shared", "exclusive"]
 
 
 class Crowded(Exception):

@@ -1,4 +1,5 @@
-"""`TenantStore`: every read and write of one tenant schema, each call one transaction."""
+"""`TenantStore`: every read and write of one tenant schema, each call one transaction (the
+statements run inside it: `store.documents` for retain and forget, `store.search` for recall)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ import asyncpg
 
 from mcp_server.db.pool import Connection, LateCommits, Waiting, connection_failures_as_unavailable
 from mcp_server.errors import Limited, Unavailable
-from mcp_server.store import quota
+from mcp_server.store import documents, quota
 from mcp_server.store import search as searching
 from mcp_server.store.provisioning import DEFAULT_EMBEDDING_DIM
-from mcp_server.store.records import BankSummary, NewDocument, RetainedDocument, UnknownBank, as_vectors
+from mcp_server.store.quota import QuotaLock
+from mcp_server.store.records import BankSummary, NewDocument, RetainedDocument
 from mcp_server.store.search import Candidate, CommonWords, SearchRequest
 from mcp_server.store.sql import EXTENSION_SCHEMA, SchemaNames
 from mcp_server.store.sql.browse import BrowseSQL
@@ -40,9 +42,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# How a retain holds its schema's quota lock (`store.quota`).
-QuotaLock = Literal["shared", "exclusive"]
-
 # PostgreSQL gave up on the transaction because of another one; running it again may succeed.
 CONTENTION = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 CONTENDED = "another call was changing the same memories at that moment; nothing was changed, so retry."
@@ -58,11 +57,6 @@ async def _roll_back(conn: Connection) -> None:
         return
     with anyio.CancelScope(shield=True), suppress(Exception):
         await conn.execute(ROLLBACK)
-
-
-def _already_stored(row: asyncpg.Record) -> RetainedDocument:
-    """The identical document an `identical_document` row names, which a retain need not write."""
-    return RetainedDocument(row["document_id"], list(row["ids"]), already_stored=True)
 
 
 CHANGED_ELSEWHERE = (
@@ -248,10 +242,7 @@ class TenantStore:
 
     async def bank_id(self, conn: Connection, bank: str) -> int:
         """The id of the bank in this schema; `UnknownBank` if there is none."""
-        bank_id = await conn.fetchval(self.memory_sql.bank_id, bank)
-        if bank_id is None:
-            raise UnknownBank(bank)
-        return int(bank_id)
+        return await documents.bank_id_of(conn, self.memory_sql, bank)
 
     async def retain(
         self,
@@ -270,7 +261,7 @@ class TenantStore:
         ids = [uuid.uuid4() for _ in document.chunks]
 
         async def work(conn: Connection, lock: QuotaLock | None) -> list[uuid.UUID]:
-            bank_id = await self._ensure_bank(conn, bank)
+            bank_id = await documents.ensure_bank(conn, self.memory_sql, bank)
             await self._write_document(conn, bank_id, document, ids, vectors, limits, lock)
             return ids
 
@@ -296,7 +287,9 @@ class TenantStore:
         ids = [uuid.uuid4() for _ in document.chunks]
 
         async def work(conn: Connection, lock: QuotaLock | None) -> RetainedDocument:
-            bank_id, existing = await self._ensure_bank_finding_identical(conn, bank, document, same_id=same_id)
+            bank_id, existing = await documents.ensure_bank_finding_identical(
+                conn, self.memory_sql, bank, document, same_id=same_id
+            )
             if existing is not None:
                 return existing
             ready = await vectors if isinstance(vectors, asyncio.Future) else vectors
@@ -305,29 +298,6 @@ class TenantStore:
 
         pending = vectors if isinstance(vectors, asyncio.Future) else None
         return await self._write_checked(work, document, limits, pending)
-
-    async def _ensure_bank_finding_identical(
-        self, conn: Connection, bank: str, document: NewDocument, *, same_id: bool
-    ) -> tuple[int, RetainedDocument | None]:
-        """`_ensure_bank`, then `_identical` in the bank, in one round trip."""
-        if not document.chunks:
-            return await self._ensure_bank(conn, bank), None
-        row = await conn.fetchrow(
-            self.memory_sql.ensure_bank_finding_identical, bank, *self._identical_values(document, same_id=same_id)
-        )
-        if row is None:
-            # As in `_ensure_bank`: a concurrent retain created the bank, and a new snapshot sees it.
-            bank_id = await self.bank_id(conn, bank)
-            return bank_id, await self._identical(conn, bank_id, document, same_id=same_id)
-        return int(row["bank_id"]), _already_stored(row) if row["document_id"] is not None else None
-
-    async def _ensure_bank(self, conn: Connection, bank: str) -> int:
-        bank_id = await conn.fetchval(self.memory_sql.ensure_bank, bank)
-        if bank_id is None:
-            # A concurrent retain created the bank: our insert waited for it to commit and did
-            # nothing, and this statement's snapshot predates that commit. A new one sees it.
-            return await self.bank_id(conn, bank)
-        return int(bank_id)
 
     async def _write_document(
         self,
@@ -339,46 +309,17 @@ class TenantStore:
         limits: TenantLimits | None,
         lock: QuotaLock | None = None,
     ) -> None:
-        """Replace the document's memories, then check `limits` as the quota `lock` the transaction
-        opened with allows (none: no limits to check; see `store.quota`)."""
-        sql = self.memory_sql
-        values: tuple[Any, ...] = (
-            bank_id,
-            document.document_id,
-            ids,
-            list(document.chunks),
-            document.context,
-            list(document.tags),
-            document.metadata,
-            document.occurred_at,
-        )
-        embedded = vectors is not None and self.has_vectors
-        if embedded:
-            values = (*values, as_vectors(vectors or ()))
-        # A new document has no memories to replace: its memories go in with its row. Skipping
-        # the delete also spares a bank the planner has no statistics for yet a scan of all its
-        # memories (1 ms per 3,500). Checked the shared way, the insert reads the usage too.
-        counted: asyncpg.Record | None = None
-        if lock == "shared":
-            upsert = sql.upsert_new_document_embedded_counted if embedded else sql.upsert_new_document_counted
-            counted = await conn.fetchrow(upsert, *values)
-            assert counted is not None  # the upsert returns its one row
-            created = bool(counted["created"])
-        else:
-            upsert = sql.upsert_new_document_embedded if embedded else sql.upsert_new_document
-            created = bool(await conn.fetchval(upsert, *values))
-        if not created:
-            counted = None
-            await conn.execute(sql.delete_document_memories, bank_id, document.document_id)
-            await conn.execute(sql.insert_memories_embedded if embedded else sql.insert_memories, *values)
-        if lock is None or limits is None:
-            return
+        """`documents.write_document`, its vectors kept only where the schema has vectors; notes
+        whether the check found the schema crowded (a refusal too), for the next retain."""
         try:
-            roomy = await quota.check_written(conn, sql, limits, document, shared=lock == "shared", counted=counted)
+            roomy = await documents.write_document(
+                conn, self.memory_sql, bank_id, document, ids, vectors if self.has_vectors else None, limits, lock
+            )
         except Limited:
             self.crowded = True
             raise
-        self.crowded = not roomy
+        if roomy is not None:
+            self.crowded = not roomy
 
     async def search(
         self,
@@ -411,35 +352,11 @@ class TenantStore:
 
     async def forget_memories(self, bank: str, memory_ids: Sequence[uuid.UUID]) -> int:
         """Delete these memories of the bank (ids elsewhere are ignored); returns how many went."""
-        sql = self.memory_sql
-
-        async def work(conn: Connection) -> int:
-            bank_id = await self.bank_id(conn, bank)
-            # Documents before memories, as retain takes them, in one order across callers.
-            held = [
-                row["document_id"] for row in await conn.fetch(sql.documents_of_memories, bank_id, list(memory_ids))
-            ]
-            await conn.execute(sql.lock_documents, bank_id, held)
-            rows = await conn.fetch(sql.delete_memories, bank_id, list(memory_ids))
-            documents = sorted({row["document_id"] for row in rows})
-            if documents:
-                await conn.execute(sql.delete_empty_documents, bank_id, documents)
-            return len(rows)
-
-        return await self._write(work)
+        return await self._write(lambda conn: documents.forget_memories(conn, self.memory_sql, bank, memory_ids))
 
     async def forget_document(self, bank: str, document_id: str) -> int:
         """Delete a document and all its memories; returns how many memories went."""
-        sql = self.memory_sql
-
-        async def work(conn: Connection) -> int:
-            bank_id = await self.bank_id(conn, bank)
-            await conn.execute(sql.lock_documents, bank_id, [document_id])
-            status = await conn.execute(sql.delete_document_memories, bank_id, document_id)
-            await conn.execute(sql.delete_document, bank_id, document_id)
-            return int(status.rsplit(" ", 1)[-1])
-
-        return await self._write(work)
+        return await self._write(lambda conn: documents.forget_document(conn, self.memory_sql, bank, document_id))
 
     async def find_identical(self, bank: str, document: NewDocument, *, same_id: bool) -> RetainedDocument | None:
         """The document of the bank holding exactly `document`'s chunks and fields, if one does.
@@ -450,41 +367,11 @@ class TenantStore:
             bank_id = await conn.fetchval(self.memory_sql.bank_id, bank)
             if bank_id is None:
                 return None
-            return await self._identical(conn, bank_id, document, same_id=same_id)
-
-    async def _identical(
-        self, conn: Connection, bank_id: int, document: NewDocument, *, same_id: bool
-    ) -> RetainedDocument | None:
-        if not document.chunks:
-            return None
-        row = await conn.fetchrow(
-            self.memory_sql.identical_document, bank_id, *self._identical_values(document, same_id=same_id)
-        )
-        return None if row is None else _already_stored(row)
-
-    @staticmethod
-    def _identical_values(document: NewDocument, *, same_id: bool) -> tuple[Any, ...]:
-        """The values of `identical_document` after the bank: $2 to $7."""
-        return (
-            document.document_id if same_id else None,
-            list(document.chunks),
-            document.context,
-            list(document.tags),
-            document.metadata,
-            document.occurred_at,
-        )
+            return await documents.identical(conn, self.memory_sql, bank_id, document, same_id=same_id)
 
     async def forget_bank(self, bank: str) -> int:
         """Delete the bank with every document and memory in it; returns how many memories went."""
-        sql = self.memory_sql
-
-        async def work(conn: Connection) -> int:
-            bank_id = await self.bank_id(conn, bank)
-            deleted = await conn.fetchval(sql.delete_bank_memories, bank_id)
-            await conn.execute(sql.delete_bank, bank_id)
-            return int(deleted)
-
-        return await self._write(work)
+        return await self._write(lambda conn: documents.forget_bank(conn, self.memory_sql, bank))
 
     async def list_banks(self) -> list[BankSummary]:
         """Every bank of the tenant, by name."""
