@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -96,7 +96,7 @@ async def retain(
     # identical document: a repeat (rare) wastes one embedding, a new one waits for the model
     # once, not after the search. A long document (many model runs) is embedded first instead,
     # so that no transaction stays open, and no new bank's row locked, while the model works.
-    vectors: Awaitable[list[Vector]] | list[Vector] | None = None
+    vectors: asyncio.Future[list[Vector]] | list[Vector] | None = None
     if embedder is not None and store.has_vectors:
         vectors = _started(embedder.embed_documents(document.chunks))
         if len(document.chunks) > OVERLAPPED_CHUNKS:

@@ -271,7 +271,7 @@ class TenantStore:
         self,
         bank: str,
         document: NewDocument,
-        vectors: asyncio.Future[Sequence[Any]] | Sequence[Any] | None = None,
+        vectors: asyncio.Future[Any] | Sequence[Any] | None = None,
         *,
         same_id: bool,
         limits: TenantLimits | None = None,
