@@ -19,6 +19,10 @@ can hold a row another needs while it waits for the lock: they cannot deadlock o
 - **Exact**: any other retain, or a small one near the limits, takes the lock to itself (it waits
   until no shared holder is left, and sees all they wrote), and reads the usage after its writes.
   Retains checked this way run one at a time, so their vectors are made before it begins.
+  A small retain's vectors are still being made while it holds the lock shared (the model runs
+  while its transaction opens), so a retain waiting to hold the lock alone waits for those runs
+  too, and new retains of the tenant queue behind it: a pause of one model run (1-3 ms here,
+  an HTTP round trip with a remote embedder) whenever a large document is retained.
 
 A shared check that cannot tell raises `Crowded`, and the retain is run again, from the start,
 with the exact check. The argument holds while every write that adds memories takes the lock:
