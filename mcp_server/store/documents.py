@@ -90,12 +90,14 @@ async def write_document(
     vectors: Sequence[Any] | None,
     limits: TenantLimits | None,
     lock: QuotaLock | None = None,
+    vector_index_from: int = 0,
 ) -> bool | None:
     """Replace the document's memories, then check `limits` as the quota `lock` the transaction
     opened with allows (none: no limits to check; see `store.quota`).
 
     `vectors`, one per chunk, are stored as the chunks' embeddings (None: the schema has none, or
-    they were not made). Returns whether the schema is not crowded (`quota.check_written`), None
+    they were not made); they join the vector index once the bank holds `vector_index_from`
+    memories (`store.sql.memories.JOINS_VECTOR_INDEX`). Returns whether the schema is not crowded (`quota.check_written`), None
     when no limits were checked; a document past them is refused as `Limited`.
     """
     values: tuple[Any, ...] = (
@@ -110,7 +112,7 @@ async def write_document(
     )
     embedded = vectors is not None
     if embedded:
-        values = (*values, as_vectors(vectors or ()))
+        values = (*values, as_vectors(vectors or ()), vector_index_from)
     # A new document has no memories to replace: its memories go in with its row. Skipping
     # the delete also spares a bank the planner has no statistics for yet a scan of all its
     # memories (1 ms per 3,500). Checked the shared way, the insert reads the usage too.

@@ -46,6 +46,10 @@ MEMORY_FIELDS = StoredMemory._fields
 # through the schema's vector index (see `store.sql.search.SEMANTIC_LEG`). Comparing 5,000 takes
 # about what the index takes at 100,000 (2.6-3.4 ms), 10,000 four times that (`bench/small_banks.py`).
 EXACT_SEARCH_MAX = 5000
+# A bank's memories join the vector index once it holds this many (schema/0011): half the size
+# from which searches use the index, so that the older ones are all in by then (the retains that
+# join bring as many in as they add, `store.sql.memories.moving_into_vector_index`).
+VECTOR_INDEX_FROM = EXACT_SEARCH_MAX // 2
 # In a larger bank, the memories that pass recall's filters are searched exactly when they are at
 # most this many: finding out reads up to one more of them, on every filtered recall.
 FILTERED_EXACT_MAX = 500

@@ -20,7 +20,7 @@ from mcp_server.store import search as searching
 from mcp_server.store.provisioning import DEFAULT_EMBEDDING_DIM
 from mcp_server.store.quota import QuotaLock
 from mcp_server.store.records import BankSummary, NewDocument, RetainedDocument
-from mcp_server.store.search import Candidate, CommonWords, SearchRequest
+from mcp_server.store.search import VECTOR_INDEX_FROM, Candidate, CommonWords, SearchRequest
 from mcp_server.store.sql import EXTENSION_SCHEMA, SchemaNames
 from mcp_server.store.sql.browse import BrowseSQL
 from mcp_server.store.sql.catalog import (
@@ -80,7 +80,8 @@ class TenantStore:
     schema turns out to be gone, so that whoever handed this store out provisions it afresh.
     `embedder_checked_at` is when (`time.monotonic()`) the schema's vectors were last found to be
     the embedder's (their dimension, their record); it is cleared when a statement meets vectors of
-    another size (another process reembedded them).
+    another size (another process reembedded them). A bank's memories join the vector index once
+    it holds `vector_index_from` of them (`store.search.VECTOR_INDEX_FROM`).
     """
 
     def __init__(
@@ -93,8 +94,10 @@ class TenantStore:
         on_missing: Callable[[str], None] | None = None,
         waiting: Waiting | None = None,
         late_commits: LateCommits | None = None,
+        vector_index_from: int = VECTOR_INDEX_FROM,
     ) -> None:
         self.pool = pool
+        self.vector_index_from = vector_index_from
         self.waiting = waiting or Waiting()
         self.late_commits = late_commits or LateCommits()
         self.schema = schema
@@ -313,7 +316,15 @@ class TenantStore:
         whether the check found the schema crowded (a refusal too), for the next retain."""
         try:
             roomy = await documents.write_document(
-                conn, self.memory_sql, bank_id, document, ids, vectors if self.has_vectors else None, limits, lock
+                conn,
+                self.memory_sql,
+                bank_id,
+                document,
+                ids,
+                vectors if self.has_vectors else None,
+                limits,
+                lock,
+                self.vector_index_from,
             )
         except Limited:
             self.crowded = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import anyio
 import asyncpg
 import numpy as np
 import pytest
@@ -60,9 +61,17 @@ async def test_a_schema_indexed_before_gets_the_half_precision_index_of_its_own_
     schema = unique("halved")
     await earlier.provision(schema)
     assert "halfvec" not in await index_definition(vector_pool, schema)
-    older = TenantStore(vector_pool, schema, vector_schema=earlier.vector_schema, embedding_dim=8)
     vectors = unit(np.random.default_rng(3).normal(size=(5, 8)))
-    await older.retain("notes", NewDocument("d", [f"note {i}" for i in range(5)], None, [], {}, None), list(vectors))
+    # Written as that version wrote them (this version's retain names a column it lacks).
+    async with vector_pool.acquire() as conn:
+        bank = await conn.fetchval(f'INSERT INTO "{schema}".banks (name) VALUES ($1) RETURNING id', "notes")
+        await conn.execute(f'INSERT INTO "{schema}".documents (bank_id, id) VALUES ($1, $2)', bank, "d")
+        await conn.executemany(
+            f'INSERT INTO "{schema}".memories (id, bank_id, document_id, chunk_index, text, embedding)'
+            " VALUES (gen_random_uuid(), $1, 'd', $2, $3, $4)",
+            [(bank, i, f"note {i}", vector) for i, vector in enumerate(vectors)],
+        )
+    older = TenantStore(vector_pool, schema, vector_schema=earlier.vector_schema, embedding_dim=8)
 
     # A server whose embedder makes 384 dimensions migrates it: the index keeps the column's 8.
     current = Provisioner(vector_pool)
@@ -70,14 +79,32 @@ async def test_a_schema_indexed_before_gets_the_half_precision_index_of_its_own_
     await current.provision(schema)
     definition = await index_definition(vector_pool, schema)
     assert "halfvec(8)" in definition and "halfvec_cosine_ops" in definition
+    assert definition.endswith("WHERE in_vector_index")
     banks = await older.list_banks()
     assert [(bank.name, bank.memories) for bank in banks] == [("notes", 5)]
 
 
-async def test_the_index_finds_the_candidates_and_the_full_vectors_score_them(vector_pool: asyncpg.Pool) -> None:
-    provisioner = Provisioner(vector_pool)
+async def store_with_vectors(pool: asyncpg.Pool, prefix: str) -> TenantStore:
+    provisioner = Provisioner(pool)
     await provisioner.bootstrap()
-    store = await StoreRegistry(vector_pool, provisioner).for_schema(unique("halved"))
+    return await StoreRegistry(pool, provisioner).for_schema(unique(prefix))
+
+
+async def outside_index(store: TenantStore, bank: str) -> list[str]:
+    """The texts of the bank's memories not in the vector index, in retain order."""
+    async with store.pool.acquire() as conn:
+        rows = await conn.fetch(
+            f'SELECT m.text FROM "{store.schema}".memories AS m JOIN "{store.schema}".banks AS b ON b.id = m.bank_id'
+            " WHERE b.name = $1 AND NOT m.in_vector_index ORDER BY m.seq",
+            bank,
+        )
+    return [row["text"] for row in rows]
+
+
+async def test_the_index_finds_the_candidates_and_the_full_vectors_score_them(vector_pool: asyncpg.Pool) -> None:
+    store = await store_with_vectors(vector_pool, "halved")
+    # Every memory joins the index at once, however small its bank.
+    store.vector_index_from = 0
     assert "halfvec(384)" in await index_definition(vector_pool, store.schema)
     rng = np.random.default_rng(11)
     vectors = unit(rng.normal(size=(60, 384)))
@@ -89,12 +116,89 @@ async def test_the_index_finds_the_candidates_and_the_full_vectors_score_them(ve
         bank="notes", ranked_query=None, vector=query, per_leg=10, neighbour_window=timedelta(0), exact_max=10
     )
     candidates = await store.search(request)
+    assert await outside_index(store, "notes") == []
     best = max(candidates, key=lambda c: c.cosine or 0.0)
     assert best.memory.text == "memory 17"
     for candidate in candidates:
         exact = float(vectors[texts.index(candidate.memory.text)] @ query)
         # Half precision would be off by ~1e-3; the column's full vectors give the model's figure.
         assert candidate.cosine == pytest.approx(exact, abs=1e-5)
+
+
+async def test_a_small_banks_memories_stay_out_of_the_index_and_recall_still_finds_them(
+    vector_pool: asyncpg.Pool,
+) -> None:
+    store = await store_with_vectors(vector_pool, "small")
+    rng = np.random.default_rng(12)
+    vectors = unit(rng.normal(size=(40, 384)))
+    texts = [f"memory {i}" for i in range(40)]
+    await store.retain("notes", NewDocument("d", texts, None, [], {}, None), list(vectors))
+    assert await outside_index(store, "notes") == texts
+    query = unit(vectors[23] + 0.1 * rng.normal(size=384))
+    for exact_max in (5000, 10):
+        # Searched exactly as a small bank; then as a large one, whose memories outside the index
+        # are compared beside it.
+        request = SearchRequest(
+            bank="notes", ranked_query=None, vector=query, per_leg=5, neighbour_window=timedelta(0), exact_max=exact_max
+        )
+        found = await store.search(request)
+        assert max(found, key=lambda c: c.cosine or 0.0).memory.text == "memory 23"
+        nearest = sorted(range(40), key=lambda i: -float(vectors[i] @ query))[:5]
+        assert {c.memory.text for c in found} == {texts[i] for i in nearest}
+
+
+async def test_a_growing_bank_joins_the_index_and_brings_its_older_memories_with_it(
+    vector_pool: asyncpg.Pool,
+) -> None:
+    store = await store_with_vectors(vector_pool, "growing")
+    store.vector_index_from = 4
+    vectors = unit(np.random.default_rng(13).normal(size=(12, 384)))
+
+    async def retain(document: str, first: int, count: int) -> None:
+        texts = [f"memory {i}" for i in range(first, first + count)]
+        await store.retain("notes", NewDocument(document, texts, None, [], {}, None), list(vectors[first:][:count]))
+
+    for i in range(3):
+        await retain(f"d{i}", i, 1)
+    assert await outside_index(store, "notes") == ["memory 0", "memory 1", "memory 2"]
+    # The fourth memory takes the bank to 4: it joins, and brings the oldest one in.
+    await retain("d3", 3, 1)
+    assert await outside_index(store, "notes") == ["memory 1", "memory 2"]
+    # A document brings as many as it adds.
+    await retain("d4", 4, 2)
+    assert await outside_index(store, "notes") == []
+    # Replacing a document writes its memories again, in the index.
+    await retain("d4", 6, 3)
+    assert await outside_index(store, "notes") == []
+    await retain("d5", 9, 1)
+    assert [bank.memories for bank in await store.list_banks()] == [8]
+
+
+async def test_concurrent_retains_bring_the_older_memories_in_without_waiting_on_each_other(
+    vector_pool: asyncpg.Pool,
+) -> None:
+    store = await store_with_vectors(vector_pool, "joining")
+    vectors = unit(np.random.default_rng(14).normal(size=(48, 384)))
+    await store.retain(
+        "notes", NewDocument("old", [f"old {i}" for i in range(24)], None, [], {}, None), list(vectors[:24])
+    )
+    assert len(await outside_index(store, "notes")) == 24
+    store.vector_index_from = 24
+
+    async def retain(i: int) -> None:
+        await store.retain("notes", NewDocument(f"new {i}", [f"new {i}"], None, [], {}, None), [vectors[24 + i]])
+
+    async with anyio.create_task_group() as group:
+        for i in range(24):
+            group.start_soon(retain, i)
+    # Each new memory joined and brought one old one in, or left it to the next if another
+    # retain held it; none waited for another's choice.
+    left = await outside_index(store, "notes")
+    assert all(text.startswith("old") for text in left)
+    assert len(left) < 24
+    async with store.pool.acquire() as conn:
+        rows = await conn.fetchval(f'SELECT count(*) FROM "{store.schema}".memories')
+    assert rows == 48 and [bank.memories for bank in await store.list_banks()] == [48]
 
 
 def test_a_pgvector_without_halfvec_is_refused_by_its_version() -> None:

@@ -41,20 +41,62 @@ UPSERT_DOCUMENT = """
         RETURNING xmax = '0'::xid AS created
     """
 # The document's chunks as memories: ids $3, texts $4, the fields every chunk shares $5-$8 (and
-# the vectors $9).
+# the vectors $9, with $10 as `JOINS_VECTOR_INDEX` says).
 INSERT_MEMORIES = """
         INSERT INTO {schema}.memories
             (id, bank_id, document_id, chunk_index, text, context, tags, metadata, occurred_at)
         SELECT chunk.id, $1, $2, chunk.ord - 1, chunk.text, $5, $6, $7, $8
         FROM unnest($3::uuid[], $4::text[]) WITH ORDINALITY AS chunk (id, text, ord)
     """
-INSERT_MEMORIES_EMBEDDED = """
+
+# Whether a retain's memories go into the vector index (schema/0011): when bank $1 will hold at
+# least $10 memories with them. Below that, recall compares the bank's every vector itself and
+# an index entry would serve no search, while costing the insert more than half of its work.
+JOINS_VECTOR_INDEX = """(
+            SELECT coalesce(sum(c.memories), 0)::bigint + pg_catalog.cardinality($3::uuid[]) >= $10::bigint
+            FROM {schema}.bank_counts AS c WHERE c.bank_id = $1
+        )"""
+INSERT_MEMORIES_EMBEDDED = (
+    """
         INSERT INTO {schema}.memories
-            (id, bank_id, document_id, chunk_index, text, context, tags, metadata, occurred_at, embedding)
-        SELECT chunk.id, $1, $2, chunk.ord - 1, chunk.text, $5, $6, $7, $8, chunk.embedding
+            (id, bank_id, document_id, chunk_index, text, context, tags, metadata, occurred_at, embedding,
+             in_vector_index)
+        SELECT chunk.id, $1, $2, chunk.ord - 1, chunk.text, $5, $6, $7, $8, chunk.embedding, """
+    + JOINS_VECTOR_INDEX
+    + """
         FROM unnest($3::uuid[], $4::text[], $9::{vector_schema}.vector[]) WITH ORDINALITY
             AS chunk (id, text, embedding, ord)
     """
+)
+
+
+def moving_into_vector_index(when: str) -> str:
+    """The CTEs `joining` and `moved`: a retain whose memories join the vector index brings as many of the bank's
+    older memories outside it in too (oldest first; any another retain holds are left to it), if
+    `when` holds.
+
+    So a bank is wholly in the index by the time it holds twice $10 memories, however its retains
+    were sized, and its searches need compare exactly only the few a later forget or import left
+    out. Bringing one in writes its row again: the work its insert skipped, and a little more.
+    """
+    # The older memories are picked once, in a CTE of their own: as a subquery of the UPDATE, they
+    # were picked again for each row it updated, each time past the rows it had just updated.
+    return (
+        """joining AS MATERIALIZED (
+            SELECT o.seq FROM {schema}.memories AS o
+            WHERE o.bank_id = $1 AND NOT o.in_vector_index AND """
+        + when
+        + " AND "
+        + JOINS_VECTOR_INDEX
+        + """
+            ORDER BY o.seq LIMIT pg_catalog.cardinality($3::uuid[])
+            FOR UPDATE SKIP LOCKED
+        ),
+        moved AS (
+            UPDATE {schema}.memories AS m SET in_vector_index = true FROM joining AS j
+            WHERE m.bank_id = $1 AND m.seq = j.seq
+        )"""
+    )
 
 
 # What the schema holds, from the kept counts (schema/0008_bank_bytes.sql): no memory is read. And
@@ -79,23 +121,27 @@ def quota_lock(function: str) -> str:
     )
 
 
-def upserting_new_document(insert_memories: str, *, usage: bool = False) -> str:
-    """`UPSERT_DOCUMENT`, then `insert_memories` only if the document is new; returns `created`.
+def upserting_new_document(*, embedded: bool, usage: bool = False) -> str:
+    """`UPSERT_DOCUMENT`, then its memories only if the document is new; returns `created`.
 
     With `usage`, also `USAGE` as the statement found it: the counts its own rows change are
     kept by statement triggers, which run after it, so they do not include this document.
+    `embedded` memories have vectors, and bring older ones into the vector index (`moved`).
     """
     returned = (
         "SELECT upserted.created, usage.* FROM upserted, (" + USAGE + ") AS usage"
         if usage
         else "SELECT created FROM upserted"
     )
+    moved = ", " + moving_into_vector_index("(SELECT created FROM upserted)") if embedded else ""
     return (
         "WITH upserted AS ("
         + UPSERT_DOCUMENT
         + "), inserted AS ("
-        + insert_memories
-        + " WHERE (SELECT created FROM upserted)) "
+        + (INSERT_MEMORIES_EMBEDDED if embedded else INSERT_MEMORIES)
+        + " WHERE (SELECT created FROM upserted))"
+        + moved
+        + " "
         + returned
     )
 
@@ -130,15 +176,15 @@ class MemorySQL(StatementGroup):
     """)
     delete_document_memories = Template("DELETE FROM {schema}.memories WHERE bank_id = $1 AND document_id = $2")
     insert_memories = Template(INSERT_MEMORIES)
-    insert_memories_embedded = Template(INSERT_MEMORIES_EMBEDDED)
+    insert_memories_embedded = Template("WITH " + moving_into_vector_index("true") + INSERT_MEMORIES_EMBEDDED)
     # `UPSERT_DOCUMENT`, and when the document is new (the common case), its memories too: one
     # round trip. A document that was there already gets none here; the caller deletes its old
     # memories and then inserts the new ones.
-    upsert_new_document = Template(upserting_new_document(INSERT_MEMORIES))
-    upsert_new_document_embedded = Template(upserting_new_document(INSERT_MEMORIES_EMBEDDED))
+    upsert_new_document = Template(upserting_new_document(embedded=False))
+    upsert_new_document_embedded = Template(upserting_new_document(embedded=True))
     # The same, with the schema's usage beside `created`, for a retain checked the shared way.
-    upsert_new_document_counted = Template(upserting_new_document(INSERT_MEMORIES, usage=True))
-    upsert_new_document_embedded_counted = Template(upserting_new_document(INSERT_MEMORIES_EMBEDDED, usage=True))
+    upsert_new_document_counted = Template(upserting_new_document(embedded=False, usage=True))
+    upsert_new_document_embedded_counted = Template(upserting_new_document(embedded=True, usage=True))
     delete_memories = Template("""
         DELETE FROM {schema}.memories WHERE bank_id = $1 AND id = ANY($2::uuid[])
         RETURNING id, document_id

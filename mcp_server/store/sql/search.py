@@ -89,6 +89,8 @@ FILTERED = "NOT (:tags::text[] IS NULL AND :since::timestamptz IS NULL AND :unti
 #   on `seq` alone, not whole rows. The index holds half-precision copies of the vectors
 #   (schema/0010_vector_index_half_precision.sql), so its order is spelled as the index's
 #   expression, with the schema's dimension; the similarities recall ranks by are the full ones.
+#   It holds only memories marked `in_vector_index` (schema/0011): those of the bank still outside
+#   it, usually none, are compared beside it, found by their own small index.
 # All three branches are planned; only the one whose one-time condition holds runs. `+ 0` keeps
 # the planner off the vector index where every vector is compared.
 SEMANTIC_LEG = (
@@ -117,12 +119,19 @@ SEMANTIC_LEG = (
                 SELECT m.seq FROM {schema}.memories AS m
                 WHERE """
     + SEARCHABLE
-    + """
+    + """ AND m.in_vector_index
                 ORDER BY (m.embedding::{vector_schema}.halfvec({embedding_dim}))
                          OPERATOR({vector_schema}.<=>) :vector::{vector_schema}.vector::{vector_schema}.halfvec({embedding_dim})
                 LIMIT :per_leg
              ) AS i
              WHERE (SELECT way FROM way) = 'index')
+            UNION ALL
+            (SELECT m.seq FROM {schema}.memories AS m
+             WHERE """
+    + SEARCHABLE
+    + """ AND NOT m.in_vector_index AND (SELECT way FROM way) = 'index'
+             ORDER BY (m.embedding OPERATOR({vector_schema}.<=>) :vector::{vector_schema}.vector) + 0
+             LIMIT :per_leg)
             UNION ALL
             (SELECT b.seq FROM (
                 SELECT m.seq, m.embedding FROM {schema}.memories AS m

@@ -45,11 +45,12 @@ class VectorSQL(StatementGroup):
                  THEN '512MB' ELSE pg_catalog.current_setting('maintenance_work_mem') END,
             true)
     """)
-    # Over half-precision copies, as schema/0010_vector_index_half_precision.sql made it; recall's
-    # search (`store.sql.search`) spells the same expression.
+    # Over half-precision copies of the memories marked for it, as schema/0011 made it; recall's
+    # search (`store.sql.search`) spells the same expression and condition.
     create_vector_index = Template("""
         CREATE INDEX IF NOT EXISTS memories_embedding_idx ON {schema}.memories
         USING hnsw ((embedding::{vector_schema}.halfvec({embedding_dim})) {vector_schema}.halfvec_cosine_ops)
+        WHERE in_vector_index
     """)
     count_memories = Template("SELECT count(*) FROM {schema}.memories")
     memories_after = Template("SELECT seq, text FROM {schema}.memories WHERE seq > $1 ORDER BY seq LIMIT $2")
