@@ -3,6 +3,8 @@
 A schema indexed before schema/0010 gets the new index from its migration, with the dimension
 of its own column (which a schema awaiting a reembed may not share with the server's embedder);
 the search finds its candidates through that index and still ranks by full-precision similarity.
+Since schema/0011 the index holds a bank's memories only once the bank is large enough to be
+searched through it; recall finds the others all the same.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ async def test_a_schema_indexed_before_gets_the_half_precision_index_of_its_own_
     assert definition.endswith("WHERE in_vector_index")
     banks = await older.list_banks()
     assert [(bank.name, bank.memories) for bank in banks] == [("notes", 5)]
+    # Memories stored before stay in the index, small as their bank is.
+    assert await outside_index(older, "notes") == []
 
 
 async def store_with_vectors(pool: asyncpg.Pool, prefix: str) -> TenantStore:
