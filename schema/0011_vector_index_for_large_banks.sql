@@ -11,7 +11,8 @@
 -- still outside it exactly. Every memory already stored stays in the index, as does every memory
 -- written another way (import, reembed): the column's default.
 -- The index is rebuilt with its new condition, as 0010 rebuilt it (3 s at 10,000 memories, 203 s
--- at 1,000,000, on 2 cores): run `bulkhead migrate` before serving the new version.
+-- at 1,000,000, on 2 cores): run `bulkhead migrate` before serving the new version, with the
+-- servers of earlier versions stopped (their search, not naming the index's condition, cannot use it).
 -- Placeholders: {schema} the tenant schema, {vector_schema} the extension's schema.
 SELECT pg_catalog.set_config(
     'maintenance_work_mem',

@@ -97,8 +97,9 @@ async def write_document(
 
     `vectors`, one per chunk, are stored as the chunks' embeddings (None: the schema has none, or
     they were not made); they join the vector index once the bank holds `vector_index_from`
-    memories (`store.sql.memories.JOINS_VECTOR_INDEX`). Returns whether the schema is not crowded (`quota.check_written`), None
-    when no limits were checked; a document past them is refused as `Limited`.
+    memories (`store.sql.memories.JOINS_VECTOR_INDEX`). Returns whether the schema is not crowded
+    (`quota.check_written`), None when no limits were checked; a document past them is refused as
+    `Limited`.
     """
     values: tuple[Any, ...] = (
         bank_id,

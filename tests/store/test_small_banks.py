@@ -59,6 +59,9 @@ async def filled_store(pool: asyncpg.Pool) -> tuple[TenantStore, np.ndarray, np.
     provisioner = Provisioner(pool)
     await provisioner.bootstrap()
     store = await StoreRegistry(pool, provisioner).for_schema(unique("s"))
+    # Every memory in the vector index, however small its bank, so that searching through it
+    # (a bank past `exact_max`) finds them there.
+    store.vector_index_from = 0
     rng = np.random.default_rng(7)
     query = unit(rng.normal(size=DIMENSION))
     crowd = unit(query + 0.05 * rng.normal(size=(300, DIMENSION)))

@@ -9,7 +9,7 @@ searched through it; recall finds the others all the same.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import timedelta
 
 import anyio
@@ -178,31 +178,72 @@ async def test_a_growing_bank_joins_the_index_and_brings_its_older_memories_with
     assert [bank.memories for bank in await store.list_banks()] == [8]
 
 
-async def test_concurrent_retains_bring_the_older_memories_in_without_waiting_on_each_other(
-    vector_pool: asyncpg.Pool,
-) -> None:
-    store = await store_with_vectors(vector_pool, "joining")
-    vectors = unit(np.random.default_rng(14).normal(size=(48, 384)))
-    await store.retain(
-        "notes", NewDocument("old", [f"old {i}" for i in range(24)], None, [], {}, None), list(vectors[:24])
-    )
-    assert len(await outside_index(store, "notes")) == 24
-    store.vector_index_from = 24
+async def store_with_outside_memories(pool: asyncpg.Pool, prefix: str, count: int) -> TenantStore:
+    """A store whose bank `notes` holds `count` memories outside the index (documents `old i`), and
+    which puts every memory retained from now on in it."""
+    store = await store_with_vectors(pool, prefix)
+    vectors = unit(np.random.default_rng(14).normal(size=(count, 384)))
+    for i, vector in enumerate(vectors):
+        await store.retain("notes", NewDocument(f"old {i}", [f"old {i}"], None, [], {}, None), [vector])
+    assert len(await outside_index(store, "notes")) == count
+    store.vector_index_from = 0
+    return store
 
-    async def retain(i: int) -> None:
-        await store.retain("notes", NewDocument(f"new {i}", [f"new {i}"], None, [], {}, None), [vectors[24 + i]])
 
+def new_memory(name: str, seed: int) -> tuple[NewDocument, list[np.ndarray]]:
+    vector = unit(np.random.default_rng(seed).normal(size=384))
+    return NewDocument(name, [name], None, [], {}, None), [vector]
+
+
+async def test_concurrent_retains_each_bring_a_different_older_memory_in(vector_pool: asyncpg.Pool) -> None:
+    store = await store_with_outside_memories(vector_pool, "joining", 24)
     async with anyio.create_task_group() as group:
         for i in range(24):
-            group.start_soon(retain, i)
-    # Each new memory joined and brought one old one in, or left it to the next if another
-    # retain held it; none waited for another's choice.
-    left = await outside_index(store, "notes")
-    assert all(text.startswith("old") for text in left)
-    assert len(left) < 24
+            group.start_soon(store.retain, "notes", *new_memory(f"new {i}", i))
+    # Each took the oldest one no other retain held: together, all of them.
+    assert await outside_index(store, "notes") == []
+    assert [bank.memories for bank in await store.list_banks()] == [48]
+
+
+async def test_a_retain_passes_over_an_older_memory_another_transaction_holds(
+    vector_pool: asyncpg.Pool, pg_url: str
+) -> None:
+    store = await store_with_outside_memories(vector_pool, "held", 3)
+    other = await asyncpg.connect(pg_url)
+    try:
+        async with other.transaction():
+            await other.execute(f'SELECT 1 FROM "{store.schema}".memories WHERE text = $1 FOR UPDATE', "old 0")
+            # Bounded only so that a wait fails the test instead of hanging it.
+            with anyio.fail_after(30):
+                await store.retain("notes", *new_memory("new", 1))
+            assert await outside_index(store, "notes") == ["old 0", "old 2"]
+    finally:
+        await other.close()
+
+
+async def test_bringing_memories_in_never_deadlocks_with_replaces_and_forgets(vector_pool: asyncpg.Pool) -> None:
+    store = await store_with_outside_memories(vector_pool, "mixed", 40)
+    failures: list[Exception] = []
+
+    async def attempt(work: Awaitable[object]) -> None:
+        try:
+            await work
+        except Exception as exc:  # every failure is what the test counts
+            failures.append(exc)
+
+    async with anyio.create_task_group() as group:
+        for i in range(40):
+            if i % 4 == 0:
+                group.start_soon(attempt, store.forget_document("notes", f"old {i}"))
+            elif i % 4 == 1:
+                # A replace of an old document: its memory goes in again, in the index.
+                group.start_soon(attempt, store.retain("notes", *new_memory(f"old {i}", 100 + i)))
+            else:
+                group.start_soon(attempt, store.retain("notes", *new_memory(f"new {i}", 200 + i)))
+    assert failures == []
     async with store.pool.acquire() as conn:
         rows = await conn.fetchval(f'SELECT count(*) FROM "{store.schema}".memories')
-    assert rows == 48 and [bank.memories for bank in await store.list_banks()] == [48]
+    assert rows == 40 - 10 + 20 and [bank.memories for bank in await store.list_banks()] == [rows]
 
 
 def test_a_pgvector_without_halfvec_is_refused_by_its_version() -> None:

@@ -71,13 +71,16 @@ INSERT_MEMORIES_EMBEDDED = (
 
 
 def moving_into_vector_index(when: str) -> str:
-    """The CTEs `joining` and `moved`: a retain whose memories join the vector index brings as many of the bank's
-    older memories outside it in too (oldest first; any another retain holds are left to it), if
-    `when` holds.
+    """The CTEs `joining` and `moved`, if `when` holds: a retain whose memories join the vector
+    index brings as many of the bank's older memories outside it in too, oldest first, passing over
+    any that another transaction holds (it takes the next ones instead, and never waits).
 
-    So a bank is wholly in the index by the time it holds twice $10 memories, however its retains
-    were sized, and its searches need compare exactly only the few a later forget or import left
-    out. Bringing one in writes its row again: the work its insert skipped, and a little more.
+    So a bank grown by retains one after another is wholly in the index by the time it holds twice
+    $10 memories, whatever their size. Retains running together as the bank reaches $10 each count
+    it without the others' memories and may all stay out, and forgets may leave some out: a large
+    bank's searches compare those exactly. Bringing one in writes its row again, in every index
+    (the column is in two index conditions, so the update cannot be HOT): close to a second insert,
+    for at most $10 memories of a bank.
     """
     # The older memories are picked once, in a CTE of their own: as a subquery of the UPDATE, they
     # were picked again for each row it updated, each time past the rows it had just updated.
