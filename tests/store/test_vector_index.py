@@ -9,8 +9,11 @@ searched through it; recall finds the others all the same.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import anyio
 import asyncpg
@@ -23,6 +26,7 @@ from mcp_server.db.migrations import load_migrations
 from mcp_server.db.pool import create_pool
 from mcp_server.store import NewDocument, Provisioner, SearchRequest, StoreRegistry, TenantStore, register_vector_codec
 from mcp_server.store.provisioning import vector_version_supported
+from mcp_server.store.records import as_vectors
 
 pytestmark = pytest.mark.anyio
 
@@ -219,6 +223,28 @@ async def test_a_retain_passes_over_an_older_memory_another_transaction_holds(
             assert await outside_index(store, "notes") == ["old 0", "old 2"]
     finally:
         await other.close()
+
+
+def plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from plan_nodes(child)
+
+
+async def test_bringing_a_memory_in_reads_only_that_memory(vector_pool: asyncpg.Pool) -> None:
+    store = await store_with_outside_memories(vector_pool, "probe", 60)
+    _, vectors = new_memory("new", 1)
+    async with store.transaction() as conn:
+        bank_id = await store.bank_id(conn, "notes")
+        values = (bank_id, "new", [uuid.uuid4()], ["new"], None, [], {}, None, as_vectors(vectors), 0)
+        plan = await conn.fetchval(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + store.memory_sql.upsert_new_document_embedded, *values
+        )
+    nodes = list(plan_nodes(json.loads(plan)[0]["Plan"]))
+    update = next(node for node in nodes if node["Node Type"] == "ModifyTable" and node["Operation"] == "Update")
+    # A plan joining the picked memories to the bank read all 60 of them to update one.
+    assert all(node["Actual Rows"] <= 1 for node in plan_nodes(update))
+    assert await outside_index(store, "notes") == [f"old {i}" for i in range(1, 60)]
 
 
 async def test_bringing_memories_in_never_deadlocks_with_replaces_and_forgets(vector_pool: asyncpg.Pool) -> None:
