@@ -6,10 +6,10 @@
 -- 2.6 of 4.1 ms of CPU, measured with bench/latency.py's retain throughput), and made a large
 -- bank's search through the index pass over them.
 -- A retain marks its memories `in_vector_index` once its bank holds at least half that many
--- (store/sql/memories.py says how, and how the bank's older memories follow), so a bank is
--- wholly in the index by the time its searches use it; recall compares any memory of a large bank
--- still outside it exactly. Every memory already stored stays in the index, as does every memory
--- written another way (import, reembed): the column's default.
+-- (store/sql/memories.py says how, and how the bank's older memories follow), so a bank grown
+-- one retain at a time is wholly in the index by the time its searches use it; recall compares
+-- any memory of a large bank still outside it exactly. Every memory already stored stays in the
+-- index, as does every imported one (the column's default); reembed leaves each where it was.
 -- The index is rebuilt with its new condition, as 0010 rebuilt it (3 s at 10,000 memories, 203 s
 -- at 1,000,000, on 2 cores): run `bulkhead migrate` before serving the new version, with the
 -- servers of earlier versions stopped (their search, not naming the index's condition, cannot use it).
