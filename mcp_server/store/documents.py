@@ -90,14 +90,15 @@ async def write_document(
     vectors: Sequence[Any] | None,
     limits: TenantLimits | None,
     lock: QuotaLock | None = None,
-    vector_index_from: int = 0,
+    *,
+    vector_index_from: int,
 ) -> bool | None:
     """Replace the document's memories, then check `limits` as the quota `lock` the transaction
     opened with allows (none: no limits to check; see `store.quota`).
 
     `vectors`, one per chunk, are stored as the chunks' embeddings (None: the schema has none, or
     they were not made); they join the vector index once the bank holds `vector_index_from`
-    memories (`store.sql.memories.JOINS_VECTOR_INDEX`). Returns whether the schema is not crowded
+    memories (`store.sql.memories.VECTOR_INDEX`). Returns whether the schema is not crowded
     (`quota.check_written`), None when no limits were checked; a document past them is refused as
     `Limited`.
     """

@@ -324,7 +324,7 @@ class TenantStore:
                 vectors if self.has_vectors else None,
                 limits,
                 lock,
-                self.vector_index_from,
+                vector_index_from=self.vector_index_from,
             )
         except Limited:
             self.crowded = True

@@ -41,7 +41,7 @@ UPSERT_DOCUMENT = """
         RETURNING xmax = '0'::xid AS created
     """
 # The document's chunks as memories: ids $3, texts $4, the fields every chunk shares $5-$8 (and
-# the vectors $9, with $10 as `JOINS_VECTOR_INDEX` says).
+# the vectors $9, with $10 as `VECTOR_INDEX` says).
 INSERT_MEMORIES = """
         INSERT INTO {schema}.memories
             (id, bank_id, document_id, chunk_index, text, context, tags, metadata, occurred_at)
@@ -49,13 +49,16 @@ INSERT_MEMORIES = """
         FROM unnest($3::uuid[], $4::text[]) WITH ORDINALITY AS chunk (id, text, ord)
     """
 
-# Whether a retain's memories go into the vector index (schema/0011): when bank $1 will hold at
-# least $10 memories with them. Below that, recall compares the bank's every vector itself and
-# an index entry would serve no search, while costing the insert more than half of its work.
-JOINS_VECTOR_INDEX = """(
-            SELECT coalesce(sum(c.memories), 0)::bigint + pg_catalog.cardinality($3::uuid[]) >= $10::bigint
+# The CTE `vector_index`: whether a retain's memories go into the vector index (schema/0011), when
+# bank $1 will hold at least $10 memories with them. Below that, recall compares the bank's every
+# vector itself and an index entry would serve no search, while costing the insert more than half
+# of its work. Decided once per statement: the memories inserted and those brought in follow it.
+VECTOR_INDEX = """vector_index AS (
+            SELECT coalesce(sum(c.memories), 0)::bigint + pg_catalog.cardinality($3::uuid[]) >= $10::bigint AS joins
             FROM {schema}.bank_counts AS c WHERE c.bank_id = $1
         )"""
+JOINS_VECTOR_INDEX = "(SELECT v.joins FROM vector_index AS v)"
+# Follows the CTE `VECTOR_INDEX` in its statement.
 INSERT_MEMORIES_EMBEDDED = (
     """
         INSERT INTO {schema}.memories
@@ -71,9 +74,10 @@ INSERT_MEMORIES_EMBEDDED = (
 
 
 def moving_into_vector_index(when: str) -> str:
-    """The CTEs `joining` and `moved`, if `when` holds: a retain whose memories join the vector
-    index brings as many of the bank's older memories outside it in too, oldest first, passing over
-    any that another transaction holds (it takes the next ones instead, and never waits).
+    """The CTEs `joining` and `moved` (after `VECTOR_INDEX`), if `when` holds: a retain whose
+    memories join the vector index brings as many of the bank's older memories outside it in too,
+    oldest first, passing over any that another transaction holds (it takes the next ones instead,
+    and never waits).
 
     So a bank grown by retains one after another is wholly in the index by the time it holds twice
     $10 memories, whatever their size. Retains running together as the bank reaches $10 each count
@@ -138,11 +142,14 @@ def upserting_new_document(*, embedded: bool, usage: bool = False) -> str:
         if usage
         else "SELECT created FROM upserted"
     )
+    decided = VECTOR_INDEX + ", " if embedded else ""
     moved = ", " + moving_into_vector_index("(SELECT created FROM upserted)") if embedded else ""
     return (
         "WITH upserted AS ("
         + UPSERT_DOCUMENT
-        + "), inserted AS ("
+        + "), "
+        + decided
+        + "inserted AS ("
         + (INSERT_MEMORIES_EMBEDDED if embedded else INSERT_MEMORIES)
         + " WHERE (SELECT created FROM upserted))"
         + moved
@@ -181,7 +188,9 @@ class MemorySQL(StatementGroup):
     """)
     delete_document_memories = Template("DELETE FROM {schema}.memories WHERE bank_id = $1 AND document_id = $2")
     insert_memories = Template(INSERT_MEMORIES)
-    insert_memories_embedded = Template("WITH " + moving_into_vector_index("true") + INSERT_MEMORIES_EMBEDDED)
+    insert_memories_embedded = Template(
+        "WITH " + VECTOR_INDEX + ", " + moving_into_vector_index("true") + INSERT_MEMORIES_EMBEDDED
+    )
     # `UPSERT_DOCUMENT`, and when the document is new (the common case), its memories too: one
     # round trip. A document that was there already gets none here; the caller deletes its old
     # memories and then inserts the new ones.
