@@ -48,6 +48,22 @@ async def test_a_paraphrase_is_recalled_by_local_and_not_by_none(pg_url: str) ->
         assert (await call(client, "recall", query="kitten"))["memories"][0]["text"] == MEMORY
 
 
+async def test_a_small_banks_memories_stay_out_of_the_vector_index_and_are_recalled(pg_url: str) -> None:
+    schema = unique("sem")
+    async with in_process_client(pg_url, schema, embedder="local") as client:
+        for text in (MEMORY, *OTHERS):
+            await call(client, "retain", content=text)
+        found = await call(client, "recall", query=PARAPHRASE)
+    assert found["memories"][0]["text"] == MEMORY
+    conn = await connect(pg_url)
+    try:
+        marked = await conn.fetch(f'SELECT in_vector_index FROM "{schema}".memories')
+    finally:
+        await conn.close()
+    # Recall compares every vector of a bank this small itself; the index would serve no search.
+    assert [row["in_vector_index"] for row in marked] == [False] * 3
+
+
 async def test_openai_compatible_embedder_over_stdio(pg_url: str, stub: StubEmbeddings) -> None:
     schema = unique("sem")
     settings = {k: str(v) for k, v in openai(stub, 16).items()}
